@@ -1,0 +1,73 @@
+"""JSON answers for the REST API: success, errors, and the project-wide error handlers.
+
+`api_view` is the one decorator every REST view wears: it answers a wrong method with 405
+JSON (and `Allow`), turns a `ChilloutError` into `{"error": text}` with its status, and a
+database that cannot be reached into 503. Anything else propagates to `handler500`, which
+logs it and answers a generic JSON 500: never an HTML page, never a stack trace.
+"""
+
+import functools
+import logging
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+from chillout_project.errors import ChilloutError
+
+logger = logging.getLogger(__name__)
+
+DATABASE_DOWN = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect)
+
+
+def json_response(data, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    return HttpResponse(orjson.dumps(data), status=status, content_type="application/json", headers=headers)
+
+
+def error_response(text: str, status: int, headers: dict | None = None) -> HttpResponse:
+    return json_response({"error": text}, status=status, headers=headers)
+
+
+def api_view(*methods: str):
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+
+    def decorate(view):
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args, **kwargs):
+            if request.method not in allowed:
+                return error_response(
+                    f"method {request.method} not allowed", 405, headers={"Allow": ", ".join(sorted(allowed))}
+                )
+            try:
+                return await view(request, *args, **kwargs)
+            except ChilloutError as exc:
+                return error_response(exc.message, exc.status)
+            except DATABASE_DOWN as exc:
+                logger.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+                return error_response("database unavailable", 503)
+
+        return wrapper
+
+    return decorate
+
+
+def media_base(request: HttpRequest) -> str:
+    """The origin that absolute media URLs start with: `PUBLIC_URL`, else this request's."""
+    return settings.PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+
+
+def handler400(request, exception=None):
+    return error_response("bad request", 400)
+
+
+def handler403(request, exception=None):
+    return error_response("forbidden", 403)
+
+
+def handler404(request, exception=None):
+    return error_response("not found", 404)
+
+
+def handler500(request):
+    return error_response("internal server error", 500)

@@ -1,0 +1,119 @@
+"""All of Chillout's settings, in one place.
+
+Every value comes from the process environment (or a `.env` file in the working
+directory, read first) through django-environ. The README has the table of every
+variable; keep the two in step.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(Path.cwd() / ".env", overwrite=False)
+
+# --- Django core -------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="chillout-insecure-development-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+
+INSTALLED_APPS = [
+    "daphne",  # makes `manage.py runserver` serve the ASGI application under Daphne
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rooms",
+    "voice",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]
+
+ROOT_URLCONF = "chillout_project.urls"
+ASGI_APPLICATION = "chillout_project.asgi.application"
+
+# Chillout keeps no relational data: MongoDB (through pymongo and mongoengine) holds everything.
+DATABASES: dict = {}
+
+TEMPLATES: list = []
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Large upload bodies spill to disk above this size instead of being held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
+# --- Process -----------------------------------------------------------------------
+
+PORT = env.int("PORT", default=5000)
+DATA_DIR = Path(env.str("DATA_DIR", default="./var")).resolve()
+PUBLIC_URL = env.str("PUBLIC_URL", default="").rstrip("/")
+
+# --- Database ----------------------------------------------------------------------
+
+MONGO_URI = env.str("MONGO_URI", default="")
+MONGO_DB_NAME = env.str("MONGO_DB_NAME", default="chillout")
+MONGO_TIMEOUT_MS = env.int("MONGO_TIMEOUT_MS", default=5000)
+# The embedded server closes connections idle for 300 s; stay well below that.
+MONGO_MAX_IDLE_MS = env.int("MONGO_MAX_IDLE_MS", default=120_000)
+MONGO_POOL_SIZE = env.int("MONGO_POOL_SIZE", default=100)
+EMBEDDED_DB_STARTUP_TIMEOUT = env.float("EMBEDDED_DB_STARTUP_TIMEOUT", default=60.0)
+EMBEDDED_DB_TTL_SWEEP_SECONDS = env.float("EMBEDDED_DB_TTL_SWEEP_SECONDS", default=60.0)
+
+ROOM_TTL_SECONDS = env.int("ROOM_TTL_SECONDS", default=2_592_000)
+
+# --- CORS (REST and Socket.IO) -----------------------------------------------------
+
+FRONTEND_URL = env.list("FRONTEND_URL", default=["http://localhost:3000"])
+CORS_ALLOW_ALL_ORIGINS = "*" in FRONTEND_URL
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else FRONTEND_URL
+
+# --- Limits (contract §6) ----------------------------------------------------------
+
+MAX_VOICE_BYTES = env.int("MAX_VOICE_BYTES", default=10 * 1024 * 1024)
+MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
+# Multipart framing and the username field on top of the largest file.
+MAX_REQUEST_OVERHEAD_BYTES = env.int("MAX_REQUEST_OVERHEAD_BYTES", default=64 * 1024)
+MAX_MESSAGE_CHARS = env.int("MAX_MESSAGE_CHARS", default=5000)
+MAX_PACKET_BYTES = env.int("MAX_PACKET_BYTES", default=1_000_000)
+SEND_RATE = env.float("SEND_RATE", default=10.0)
+SEND_BURST = env.int("SEND_BURST", default=20)
+RELAY_RATE = env.float("RELAY_RATE", default=50.0)
+RELAY_BURST = env.int("RELAY_BURST", default=200)
+MAX_CONNECTIONS_PER_IP = env.int("MAX_CONNECTIONS_PER_IP", default=200)
+MAX_ROOM_ID_CHARS = 128
+MAX_USERNAME_CHARS = 64
+HISTORY_PAGE_MAX = 1000
+HISTORY_PAGE_DEFAULT = 50  # `before` without `limit`
+
+# --- Scale-out ---------------------------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+# --- Logging -----------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}

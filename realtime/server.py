@@ -1,0 +1,19 @@
+"""The python-socketio `AsyncServer` and its ASGI app (handlers live in `realtime.events`)."""
+
+import socketio
+from django.conf import settings
+
+
+def cors_origins():
+    return "*" if settings.CORS_ALLOW_ALL_ORIGINS else list(settings.CORS_ALLOWED_ORIGINS)
+
+
+sio = socketio.AsyncServer(
+    async_mode="asgi",
+    cors_allowed_origins=cors_origins(),
+    max_http_buffer_size=settings.MAX_PACKET_BYTES,
+    ping_interval=25,
+    ping_timeout=20,
+)
+
+sio_app = socketio.ASGIApp(sio, socketio_path="socket.io")

@@ -1,0 +1,92 @@
+"""Writes to rooms and messages: the only place that changes them.
+
+Every write to a room moves its `lastActivity` (contract §2), so an active room never
+expires. The room is touched *before* the message is inserted: the purge removes messages
+whose room is gone, and a message must never exist, even briefly, under a room that is
+about to expire.
+
+Callers (REST views, socket handlers) broadcast only after these functions return, i.e.
+after the write is acknowledged by the database.
+"""
+
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from chillout_project.errors import Forbidden, NotFound
+from chillout_project.mongo import async_db
+from rooms.wire import utc_now
+
+
+async def room_get_or_create(*, room_id: str) -> dict:
+    """Atomic under concurrency: parallel first calls all get the one room.
+
+    `find_one_and_update(upsert)` would be one round trip, but the embedded server scans
+    the whole collection for findAndModify; a find, then an insert that may lose the race
+    on the unique index, stays indexed on every server.
+    """
+    rooms = async_db().rooms
+    room = await rooms.find_one({"roomId": room_id})
+    if room is not None:
+        return room
+    room = {"_id": ObjectId(), "roomId": room_id, "lastActivity": utc_now(), "__v": 0}
+    try:
+        await rooms.insert_one(room)
+    except DuplicateKeyError:
+        return await rooms.find_one({"roomId": room_id})
+    return room
+
+
+async def room_touch(*, room_id: str, at: datetime | None = None) -> None:
+    """Set `lastActivity` (creating the room if it expired meanwhile)."""
+    rooms = async_db().rooms
+    update = {"$set": {"lastActivity": at or utc_now()}, "$setOnInsert": {"__v": 0}}
+    try:
+        await rooms.update_one({"roomId": room_id}, update, upsert=True)
+    except DuplicateKeyError:
+        await rooms.update_one({"roomId": room_id}, {"$set": update["$set"]})
+
+
+async def message_create(
+    *,
+    room_id: str,
+    username: str,
+    text: str,
+    type: str = "text",
+    url: str | None = None,
+    call_initiator: str | None = None,
+) -> dict:
+    """Store one message and return the stored document (the app makes `_id`/`createdAt`)."""
+    now = utc_now()
+    doc = {
+        "_id": ObjectId(),
+        "roomId": room_id,
+        "username": username,
+        "message": text,
+        "type": type,
+        "url": url,
+        "createdAt": now,
+    }
+    if call_initiator is not None:
+        doc["callInitiator"] = call_initiator
+    await room_touch(room_id=room_id, at=now)
+    await async_db().messages.insert_one(doc)
+    return doc
+
+
+async def message_delete(*, room_id: str, message_id: ObjectId, username: str) -> dict:
+    """Delete a message and its media file; only its author may. Returns the deleted doc."""
+    from voice.services import media_delete_by_path
+
+    messages = async_db().messages
+    doc = await messages.find_one({"_id": message_id, "roomId": room_id})
+    if doc is None:
+        raise NotFound("message not found")
+    if doc.get("username") != username:
+        raise Forbidden("only the author of a message can delete it")
+    await messages.delete_one({"_id": message_id, "roomId": room_id})
+    if doc.get("url"):
+        await media_delete_by_path(path=doc["url"])
+    await room_touch(room_id=room_id)
+    return doc

@@ -1,0 +1,163 @@
+"""Shared fixtures: a real embedded MongoDB-wire server and real Daphne server processes.
+
+Nothing is mocked. The session starts one throwaway embedded database (TTL sweep every
+second) and one Daphne process on a free port pointed at it; tests talk to that server over
+real sockets and check the database directly with PyMongo. Tests that need other settings
+or a restart start their own server with `server_factory`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from chillout_project.embedded_db import free_port, start_or_reuse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_TIMEOUT = 90.0
+
+
+@dataclass
+class ServerProcess:
+    """A Chillout server in its own process (Daphne by default), on 127.0.0.1:port."""
+
+    env: dict
+    log_path: Path
+    command: list[str] = field(default_factory=list)
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = SERVER_START_TIMEOUT) -> ServerProcess:
+        self.port = self.port or free_port()
+        command = self.command or [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "chillout_project.asgi:application",
+        ]
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        log.close()
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not healthy within {timeout} s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log_tail(self, size: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-size:]
+        except OSError:
+            return ""
+
+
+def server_env(**overrides: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chillout_project.settings",
+            "PYTHONUNBUFFERED": "1",
+            "FRONTEND_URL": "http://localhost:3000",
+            "LOG_LEVEL": "INFO",
+        }
+    )
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+@pytest.fixture(scope="session")
+def embedded_db(tmp_path_factory):
+    """A throwaway embedded database for the whole session (TTL sweep every second)."""
+    database = start_or_reuse(tmp_path_factory.mktemp("embedded-db"), ttl_sweep_seconds=1.0)
+    yield database
+    database.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(embedded_db) -> str:
+    return f"{embedded_db.uri}/chillout_test"
+
+
+@pytest.fixture(scope="session")
+def mongo(mongo_uri):
+    """PyMongo handle on the test database, to check what the server really stored."""
+    client = MongoClient(mongo_uri, tz_aware=True)
+    yield client.get_default_database()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def server_factory(tmp_path_factory, mongo_uri):
+    """Start extra servers: `server_factory(SEND_RATE="1", ...)`; all stopped at session end."""
+    started: list[ServerProcess] = []
+    logs = tmp_path_factory.mktemp("server-logs")
+
+    def start(*, command: list[str] | None = None, **overrides) -> ServerProcess:
+        overrides.setdefault("MONGO_URI", mongo_uri)
+        server = ServerProcess(
+            env=server_env(**overrides), log_path=logs / f"server-{len(started)}.log", command=command or []
+        )
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(server_factory) -> ServerProcess:
+    """The shared Chillout server under Daphne, on the session's embedded database."""
+    return server_factory()
+
+
+@pytest.fixture
+def http(server):
+    with httpx.Client(base_url=server.url, timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture
+def room_id() -> str:
+    """A fresh room id per test, so tests never see each other's messages."""
+    return f"room-{uuid.uuid4().hex[:12]}"

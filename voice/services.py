@@ -1,0 +1,161 @@
+"""Writes of media: streaming an upload into GridFS, deleting files.
+
+An upload is parsed as it is read and written to GridFS chunk by chunk, so a file is never
+held whole in memory. Its type is decided from its first bytes before anything is stored.
+Whatever goes wrong midway (too large, wrong type, malformed body, client gone), the
+partial file is aborted, which removes its chunks: a failed upload leaves nothing behind.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from bson import ObjectId
+from gridfs.errors import NoFile
+
+from chillout_project.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from rooms import services as room_services
+from rooms.validators import check_username
+from voice.detect import HEAD_BYTES
+from voice.kinds import KINDS, MediaKind
+from voice.multipart import MultipartStream, PartData, PartEnd, PartStart
+from voice.storage import media_bucket
+
+logger = logging.getLogger(__name__)
+
+READ_CHUNK = 64 * 1024
+MAX_TEXT_FIELD = 4096
+
+
+@dataclass
+class UploadedMedia:
+    file_id: ObjectId
+    content_type: str
+    length: int
+
+
+class _FilePart:
+    """One file part on its way into GridFS: buffers the head, detects, then streams."""
+
+    def __init__(self, kind: MediaKind, room_id: str, filename: str):
+        self.kind = kind
+        self.room_id = room_id
+        self.filename = filename or kind.name
+        self.head = b""
+        self.length = 0
+        self.content_type: str | None = None
+        self.metadata: dict | None = None
+        self.stream = None
+        self.ended = False
+
+    async def write(self, data: bytes) -> None:
+        self.length += len(data)
+        if self.length > self.kind.max_bytes:
+            raise PayloadTooLarge(f"{self.kind.name} file larger than {self.kind.max_bytes} bytes")
+        if self.stream is None:
+            self.head += data
+            if len(self.head) >= HEAD_BYTES:
+                await self._open()
+        else:
+            await self.stream.write(data)
+
+    async def _open(self) -> None:
+        self.content_type = self.kind.detect(self.head)
+        if self.content_type is None:
+            raise UnsupportedMediaType(f"the {self.kind.name} file is not a supported type")
+        # The dict is kept by reference until close, so a username that arrives after the
+        # file part is still recorded.
+        self.metadata = {"roomId": self.room_id, "username": None, "contentType": self.content_type}
+        self.stream = media_bucket(self.kind).open_upload_stream(self.filename, metadata=self.metadata)
+        head, self.head = self.head, b""
+        await self.stream.write(head)
+
+    async def finish(self, username: str) -> UploadedMedia:
+        if self.length == 0:
+            raise InvalidInput(f"the {self.kind.name} file is empty")
+        if self.stream is None:
+            await self._open()
+        self.metadata["username"] = username
+        await self.stream.close()
+        return UploadedMedia(self.stream._id, self.content_type, self.length)
+
+    async def abort(self) -> None:
+        if self.stream is not None and not self.stream.closed:
+            try:
+                await self.stream.abort()
+            except Exception:
+                logger.exception("could not abort a partial %s upload", self.kind.name)
+
+
+async def media_upload(*, kind: MediaKind, room_id: str, content_type: str, body) -> UploadedMedia:
+    """Stream the `kind` file of a multipart body into GridFS and touch the room.
+
+    `body` is a file-like object (`read(n)`): Django's request, whose body the ASGI handler
+    has already received (capped by `BodyLimitMiddleware`).
+    """
+    parser = MultipartStream(content_type)
+    part: _FilePart | None = None
+    current = None  # what the part being parsed is: a _FilePart, a bytearray for username, or None
+    username_raw: bytearray | None = None
+    try:
+        while chunk := body.read(READ_CHUNK):
+            for event in parser.feed(chunk):
+                if isinstance(event, PartStart):
+                    current = None
+                    if event.filename is not None:
+                        if event.name != kind.name:
+                            raise InvalidInput(f"unexpected file field {event.name!r}; expected {kind.name!r}")
+                        if part is not None:
+                            raise InvalidInput(f"exactly one {kind.name!r} file expected")
+                        part = current = _FilePart(kind, room_id, event.filename)
+                    elif event.name == "username":
+                        username_raw = current = bytearray()
+                elif isinstance(event, PartData):
+                    if isinstance(current, _FilePart):
+                        await current.write(event.data)
+                    elif isinstance(current, bytearray):
+                        current += event.data
+                        if len(current) > MAX_TEXT_FIELD:
+                            raise InvalidInput("username field too long")
+                elif isinstance(event, PartEnd):
+                    if isinstance(current, _FilePart):
+                        current.ended = True
+                    current = None
+        if part is None:
+            raise InvalidInput(f"No {kind.name} file provided")
+        if not part.ended:
+            raise InvalidInput("incomplete multipart body")
+        username = check_username(username_raw.decode("utf-8", "replace") if username_raw is not None else None)
+        uploaded = await part.finish(username)
+    except BaseException:
+        if part is not None:
+            await part.abort()
+        raise
+    await room_services.room_touch(room_id=room_id)
+    return uploaded
+
+
+def media_path_parse(path: str) -> tuple[MediaKind, ObjectId] | None:
+    """`/api/voice/<24hex>` (or image) → (kind, id); None for anything else."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[0] != "" or parts[1] != "api" or parts[2] not in KINDS:
+        return None
+    if len(parts[3]) != 24 or not ObjectId.is_valid(parts[3]):
+        return None
+    return KINDS[parts[2]], ObjectId(parts[3])
+
+
+async def media_delete(*, kind: MediaKind, file_id: ObjectId) -> bool:
+    try:
+        await media_bucket(kind).delete(file_id)
+    except NoFile:
+        return False
+    return True
+
+
+async def media_delete_by_path(*, path: str) -> bool:
+    """Delete the file a message's stored `url` path names; False if there was none."""
+    parsed = media_path_parse(path)
+    if parsed is None:
+        return False
+    kind, file_id = parsed
+    return await media_delete(kind=kind, file_id=file_id)

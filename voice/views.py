@@ -1,0 +1,90 @@
+"""REST views of media: upload into GridFS, ranged and revalidated download."""
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from chillout_project.errors import InvalidInput, NotFound
+from chillout_project.http import api_view, error_response, json_response
+from rooms.validators import check_object_id, check_room_id
+from voice import selectors, services
+from voice.kinds import KINDS
+from voice.ranges import Unsatisfiable, parse_range
+
+STREAM_CHUNK = 255 * 1024  # GridFS chunk size: one database read per piece sent
+
+
+@api_view("POST")
+async def media_upload(request: HttpRequest, room_id: str, kind: str):
+    media_kind = KINDS[kind]
+    room_id = check_room_id(room_id)
+    uploaded = await services.media_upload(
+        kind=media_kind, room_id=room_id, content_type=request.META.get("CONTENT_TYPE", ""), body=request
+    )
+    return json_response({"url": media_kind.path(uploaded.file_id)})
+
+
+@api_view("GET")
+async def media_download(request: HttpRequest, file_id: str, kind: str):
+    media_kind = KINDS[kind]
+    try:
+        oid = check_object_id(file_id, field="fileId")
+    except InvalidInput:
+        raise NotFound("File not found") from None
+    grid_out = await selectors.media_open(kind=media_kind, file_id=oid)
+    if grid_out is None:
+        raise NotFound("File not found")
+
+    total = grid_out.length
+    etag = f'"{oid}-{total}"'
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": "inline",
+    }
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        return HttpResponse(status=304, headers=headers)
+
+    content_type = (grid_out.metadata or {}).get("contentType") or media_kind.fallback_type
+    byte_range = None
+    if _if_range_holds(request.headers.get("If-Range"), etag):
+        try:
+            byte_range = parse_range(request.headers.get("Range"), total)
+        except Unsatisfiable:
+            return error_response("range not satisfiable", 416, headers={**headers, "Content-Range": f"bytes */{total}"})
+
+    start, length, status = 0, total, 200
+    if byte_range is not None:
+        start, length, status = byte_range.start, byte_range.length, 206
+        headers["Content-Range"] = byte_range.content_range(total)
+    headers["Content-Length"] = str(length)
+
+    if request.method == "HEAD":
+        return HttpResponse(status=status, content_type=content_type, headers=headers)
+    return StreamingHttpResponse(
+        _read_range(grid_out, start, length), status=status, content_type=content_type, headers=headers
+    )
+
+
+async def _read_range(grid_out, start: int, length: int):
+    if start:
+        await grid_out.seek(start)
+    remaining = length
+    while remaining > 0:
+        piece = await grid_out.read(min(STREAM_CHUNK, remaining))
+        if not piece:
+            break
+        remaining -= len(piece)
+        yield piece
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+def _if_range_holds(header: str | None, etag: str) -> bool:
+    """`If-Range` with another validator means: the file changed, send all of it."""
+    return header is None or header.strip() == etag

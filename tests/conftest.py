@@ -161,3 +161,17 @@ def http(server):
 def room_id() -> str:
     """A fresh room id per test, so tests never see each other's messages."""
     return f"room-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def upload(http):
+    """POST a file the way the web client does: multipart, field `voice`/`image`, plus `username`."""
+
+    def post(room: str, kind: str, data: bytes, *, username: str = "alice", filename: str = "blob", field=None):
+        return http.post(
+            f"/api/room/{room}/{kind}",
+            files={field or kind: (filename, data, "application/octet-stream")},
+            data={"username": username},
+        )
+
+    return post

@@ -1,0 +1,231 @@
+"""Contract §3 and §6: POST /api/room/<roomId>/voice|image into GridFS."""
+
+import socket
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from bson import ObjectId
+
+from tests import samples
+
+
+def orphan_chunks(mongo, bucket: str) -> set:
+    files = set(mongo[f"{bucket}.files"].distinct("_id"))
+    return set(mongo[f"{bucket}.chunks"].distinct("files_id")) - files
+
+
+def stored_files(mongo, bucket: str, room_id: str) -> list[dict]:
+    return list(mongo[f"{bucket}.files"].find({"metadata.roomId": room_id}))
+
+
+@pytest.mark.parametrize("content_type", list(samples.AUDIO))
+def test_every_accepted_audio_type_is_stored_with_its_detected_type(upload, mongo, room_id, content_type):
+    data = samples.AUDIO[content_type]()
+    response = upload(room_id, "voice", data, username="alice")
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["url"]
+    file_id = body["url"].removeprefix("/api/voice/")
+    assert body["url"] == f"/api/voice/{file_id}" and ObjectId.is_valid(file_id)
+    stored = mongo["voices.files"].find_one({"_id": ObjectId(file_id)})
+    assert stored["length"] == len(data)
+    assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type}
+
+
+@pytest.mark.parametrize("content_type", list(samples.IMAGES))
+def test_every_accepted_image_type_is_stored_with_its_detected_type(upload, mongo, room_id, content_type):
+    response = upload(room_id, "image", samples.IMAGES[content_type](), username="bob")
+    assert response.status_code == 200
+    file_id = response.json()["url"].removeprefix("/api/image/")
+    stored = mongo["images.files"].find_one({"_id": ObjectId(file_id)})
+    assert stored["metadata"] == {"roomId": room_id, "username": "bob", "contentType": content_type}
+
+
+def test_the_declared_type_is_ignored_only_the_bytes_count(http, mongo, room_id):
+    response = http.post(
+        f"/api/room/{room_id}/voice", files={"voice": ("blob", samples.ogg(), "audio/webm")}, data={"username": "a"}
+    )
+    assert response.status_code == 200
+    assert stored_files(mongo, "voices", room_id)[0]["metadata"]["contentType"] == "audio/ogg"
+
+
+def test_mp4_from_safari_is_audio_in_the_voice_bucket(upload, mongo, room_id):
+    for brand in (b"iso5", b"mp42", b"M4A "):
+        assert upload(room_id, "voice", samples.mp4(brand)).status_code == 200
+    assert {f["metadata"]["contentType"] for f in stored_files(mongo, "voices", room_id)} == {"audio/mp4"}
+
+
+@pytest.mark.parametrize("data", [samples.SVG, samples.HTML, b"just some text", samples.png()], ids=["svg", "html", "text", "png"])
+def test_voice_that_is_not_audio_is_415_and_not_stored(upload, mongo, room_id, data):
+    response = upload(room_id, "voice", data)
+    assert response.status_code == 415
+    assert response.json() == {"error": "the voice file is not a supported type"}
+    assert stored_files(mongo, "voices", room_id) == []
+
+
+@pytest.mark.parametrize("data", [samples.SVG, samples.HTML, samples.wav()], ids=["svg", "html", "wav"])
+def test_image_that_is_not_png_jpeg_gif_webp_is_415(upload, mongo, room_id, data):
+    response = upload(room_id, "image", data)
+    assert response.status_code == 415
+    assert stored_files(mongo, "images", room_id) == []
+
+
+def test_upload_creates_the_room_and_moves_last_activity(upload, http, mongo, room_id):
+    assert mongo.rooms.find_one({"roomId": room_id}) is None
+    upload(room_id, "voice", samples.wav())
+    created = mongo.rooms.find_one({"roomId": room_id})
+    assert created is not None and created["__v"] == 0
+    time.sleep(0.05)
+    upload(room_id, "image", samples.png())
+    assert mongo.rooms.find_one({"roomId": room_id})["lastActivity"] > created["lastActivity"]
+
+
+def test_upload_stores_the_file_only_no_message(upload, mongo, room_id):
+    upload(room_id, "voice", samples.wav())
+    assert mongo.messages.count_documents({"roomId": room_id}) == 0
+
+
+def test_missing_username_binds_anonymous(http, mongo, room_id):
+    response = http.post(f"/api/room/{room_id}/voice", files={"voice": ("blob", samples.wav(), "audio/wav")})
+    assert response.status_code == 200
+    assert stored_files(mongo, "voices", room_id)[0]["metadata"]["username"] == "Anonymous"
+
+
+def test_username_sent_after_the_file_is_recorded(http, mongo, room_id):
+    boundary = "chilloutboundary"
+    parts = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"voice\"; filename=\"blob\"\r\n"
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode() + samples.wav() + (
+        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nlate-name\r\n--{boundary}--\r\n"
+    ).encode()
+    response = http.post(
+        f"/api/room/{room_id}/voice", content=parts, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert response.status_code == 200
+    assert stored_files(mongo, "voices", room_id)[0]["metadata"]["username"] == "late-name"
+
+
+def test_no_file_is_400(http, mongo, room_id):
+    response = http.post(f"/api/room/{room_id}/voice", files={}, data={"username": "alice"})
+    assert response.status_code == 400
+    response = http.post(f"/api/room/{room_id}/voice", data={"username": "alice"}, files={"other": ("a", b"", "text/plain")})
+    assert response.status_code == 400
+
+
+def test_no_body_is_400(http, room_id):
+    response = http.post(f"/api/room/{room_id}/voice")
+    assert response.status_code == 400
+    assert response.json() == {"error": "expected a multipart/form-data body"}
+
+
+def test_json_body_is_400(http, room_id):
+    response = http.post(f"/api/room/{room_id}/image", json={"image": "data"})
+    assert response.status_code == 400
+
+
+def test_wrong_field_name_is_400(upload, mongo, room_id):
+    response = upload(room_id, "voice", samples.wav(), field="audio")
+    assert response.status_code == 400
+    assert response.json() == {"error": "unexpected file field 'audio'; expected 'voice'"}
+    assert stored_files(mongo, "voices", room_id) == []
+
+
+def test_a_second_file_is_400_and_nothing_is_kept(http, mongo, room_id):
+    response = http.post(
+        f"/api/room/{room_id}/voice",
+        files=[("voice", ("a", samples.wav(), "audio/wav")), ("voice", ("b", samples.wav(), "audio/wav"))],
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "exactly one 'voice' file expected"}
+    assert stored_files(mongo, "voices", room_id) == []
+    assert orphan_chunks(mongo, "voices") == set()
+
+
+def test_empty_file_is_400(upload, room_id):
+    response = upload(room_id, "voice", b"")
+    assert response.status_code == 400
+    assert response.json() == {"error": "the voice file is empty"}
+
+
+def test_malformed_multipart_is_400(http, room_id):
+    response = http.post(
+        f"/api/room/{room_id}/voice",
+        content=b"--xx\r\nContent-Disposition: form-data; name=\"voice\"; filename=\"b\"\r\n\r\nRIFF",
+        headers={"Content-Type": "multipart/form-data; boundary=xx"},
+    )
+    assert response.status_code == 400
+
+
+def test_bad_room_id_or_username_is_400(upload, room_id):
+    assert upload("r" * 129, "voice", samples.wav()).status_code == 400
+    assert upload(room_id, "voice", samples.wav(), username="System").status_code == 400
+    assert upload(room_id, "voice", samples.wav(), username="u" * 65).status_code == 400
+
+
+def test_get_on_an_upload_route_is_405(http, room_id):
+    response = http.get(f"/api/room/{room_id}/voice")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method GET not allowed"
+
+
+@pytest.fixture(scope="module")
+def small_limit_server(server_factory):
+    return server_factory(MAX_VOICE_BYTES="50000", MAX_IMAGE_BYTES="40000", MAX_REQUEST_OVERHEAD_BYTES="20000")
+
+
+def test_file_over_the_limit_is_413_and_nothing_is_kept(small_limit_server, mongo, room_id):
+    data = samples.wav(frames=30000)  # 60 KB of WAV: over 50 000, inside the body cap
+    response = httpx.post(
+        f"{small_limit_server.url}/api/room/{room_id}/voice", files={"voice": ("blob", data, "audio/wav")}, timeout=60
+    )
+    assert response.status_code == 413
+    assert response.json() == {"error": "voice file larger than 50000 bytes"}
+    assert stored_files(mongo, "voices", room_id) == []
+    assert orphan_chunks(mongo, "voices") == set()
+
+
+def test_file_at_the_limit_is_accepted(small_limit_server, room_id):
+    data = samples.wav(frames=10000)
+    data += b"\x00" * (50000 - len(data))
+    response = httpx.post(
+        f"{small_limit_server.url}/api/room/{room_id}/voice", files={"voice": ("blob", data, "audio/wav")}, timeout=60
+    )
+    assert response.status_code == 200
+
+
+def test_body_over_the_cap_is_refused_before_reading(small_limit_server, mongo, room_id):
+    data = samples.png() + bytes(200_000)
+    response = httpx.post(
+        f"{small_limit_server.url}/api/room/{room_id}/image", files={"image": ("big.png", data, "image/png")}, timeout=60
+    )
+    assert response.status_code == 413
+    assert "larger than" in response.json()["error"]
+    assert stored_files(mongo, "images", room_id) == []
+
+
+def test_upload_aborted_mid_stream_leaves_nothing(server, mongo, room_id, http):
+    """The client promises 2 MB, sends 300 KB of a real WAV, then disconnects."""
+    boundary = "abortboundary"
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"voice\"; filename=\"blob\"\r\n"
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode()
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port)) as conn:
+        conn.sendall(
+            (
+                f"POST /api/room/{room_id}/voice HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 2000000\r\n\r\n"
+            ).encode()
+            + head
+            + samples.wav(frames=150000)
+        )
+        time.sleep(0.5)
+    time.sleep(1.0)
+    assert http.get("/api/health").status_code == 200
+    assert stored_files(mongo, "voices", room_id) == []
+    assert orphan_chunks(mongo, "voices") == set()
+    assert mongo.rooms.find_one({"roomId": room_id}) is None

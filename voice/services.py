@@ -13,11 +13,13 @@ from bson import ObjectId
 from gridfs.errors import NoFile
 
 from chillout_project.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from chillout_project.mongo import async_db
 from rooms import services as room_services
 from rooms.validators import check_username
 from voice.detect import HEAD_BYTES
 from voice.kinds import KINDS, MediaKind
 from voice.multipart import MultipartStream, PartData, PartEnd, PartStart
+from voice.gridfs_writer import GridFSUpload
 from voice.storage import media_bucket
 
 logger = logging.getLogger(__name__)
@@ -62,10 +64,8 @@ class _FilePart:
         self.content_type = self.kind.detect(self.head)
         if self.content_type is None:
             raise UnsupportedMediaType(f"the {self.kind.name} file is not a supported type")
-        # The dict is kept by reference until close, so a username that arrives after the
-        # file part is still recorded.
         self.metadata = {"roomId": self.room_id, "username": None, "contentType": self.content_type}
-        self.stream = media_bucket(self.kind).open_upload_stream(self.filename, metadata=self.metadata)
+        self.stream = GridFSUpload(async_db(), self.kind.bucket, filename=self.filename, metadata=self.metadata)
         head, self.head = self.head, b""
         await self.stream.write(head)
 
@@ -74,9 +74,9 @@ class _FilePart:
             raise InvalidInput(f"the {self.kind.name} file is empty")
         if self.stream is None:
             await self._open()
-        self.metadata["username"] = username
-        await self.stream.close()
-        return UploadedMedia(self.stream._id, self.content_type, self.length)
+        self.metadata["username"] = username  # the field may come after the file part
+        file_id = await self.stream.close()
+        return UploadedMedia(file_id, self.content_type, self.length)
 
     async def abort(self) -> None:
         if self.stream is not None and not self.stream.closed:

@@ -1,0 +1,17 @@
+# The two commands of the README. Both work on a fresh machine with Python 3.11 and Node 20.
+PYTHON ?= python3
+PORT ?= 5000
+VENV ?= .venv
+
+.PHONY: run test
+
+run:  ## install into .venv and serve on http://localhost:$(PORT) with the embedded database
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --pre -r requirements/embedded.txt
+	$(VENV)/bin/python manage.py runserver 0.0.0.0:$(PORT)
+
+test:  ## install everything (Python, Node test client) and run every test
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --pre -r requirements/dev.txt
+	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
+	$(VENV)/bin/python -m pytest

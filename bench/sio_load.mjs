@@ -1,0 +1,285 @@
+// Socket.IO load generator for Chillout, with socket.io-client 4.8 (the web client's library).
+//
+//   SCENARIO=echo|chat-closed|chat-open|fanout|connections|churn URL=http://127.0.0.1:5000 \
+//   PIDS=<server pid>,<db pid> node bench/sio_load.mjs
+//
+// Prints one JSON line: the scenario's figures plus the CPU (cores) and RSS (MB) of each pid
+// in PIDS over the measured phase, read from /proc. Started by bench/run.py, which owns the
+// server and the database; run it by hand against any running server too.
+import { io } from "socket.io-client";
+import fs from "node:fs";
+
+const env = process.env;
+const URL = env.URL || "http://127.0.0.1:5000";
+const SCENARIO = env.SCENARIO || "echo";
+const DURATION = +(env.DURATION || 10) * 1000;
+const ROOMS = +(env.ROOMS || 10);
+const PER_ROOM = +(env.PER_ROOM || 10);
+const RATE = +(env.RATE || 100); // chat-open: messages/s offered in total
+const MEMBERS = +(env.MEMBERS || 500); // fanout: receivers
+const WINDOW = +(env.WINDOW || 4); // fanout: sends in flight
+const SOCKETS = +(env.SOCKETS || 2000); // connections
+const CONCURRENCY = +(env.CONCURRENCY || 20); // churn
+const SETTLE = +(env.SETTLE || 5) * 1000;
+const ROOM_PREFIX = env.ROOM_PREFIX || `bench-${Date.now()}`;
+const TRANSPORT = env.TRANSPORT || "websocket";
+const PIDS = (env.PIDS || "").split(",").filter(Boolean).map(Number);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (values, p) => {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return +sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))].toFixed(2);
+};
+
+function procCpu(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (+fields[11] + +fields[12]) / 100;
+}
+function procRss(pid) {
+  return +fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)[1] / 1024;
+}
+function meter() {
+  const t0 = Date.now();
+  const cpu0 = PIDS.map(procCpu);
+  const rss0 = PIDS.map(procRss);
+  const self0 = process.cpuUsage();
+  return () => {
+    const seconds = (Date.now() - t0) / 1000;
+    const self = process.cpuUsage(self0);
+    return {
+      seconds: +seconds.toFixed(2),
+      cpu: PIDS.map((pid, i) => +((procCpu(pid) - cpu0[i]) / seconds).toFixed(3)),
+      rss_mb_before: rss0.map((v) => +v.toFixed(1)),
+      rss_mb: PIDS.map((pid) => +procRss(pid).toFixed(1)),
+      client_cpu: +((self.user + self.system) / 1e6 / seconds).toFixed(3),
+    };
+  };
+}
+
+function connect() {
+  return new Promise((resolve, reject) => {
+    const socket = io(URL, { transports: [TRANSPORT], forceNew: true, reconnection: false, timeout: 60000 });
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (err) => reject(err));
+  });
+}
+
+async function connectMany(count, batch = 50) {
+  const sockets = [];
+  for (let i = 0; i < count; i += batch) {
+    const group = [];
+    for (let j = i; j < Math.min(count, i + batch); j++) group.push(connect());
+    sockets.push(...(await Promise.all(group)));
+  }
+  return sockets;
+}
+
+const join = (socket, roomId, username) => socket.timeout(60000).emitWithAck("join_room", { roomId, username });
+
+// Every socket of a chat scenario: knows its own pending sends, counts every delivery.
+function chatClient(socket, roomId, username, stats) {
+  const pending = new Map();
+  socket.on("receive_message", (message) => {
+    stats.deliveries++;
+    if (message.username !== username) return;
+    const sentAt = pending.get(message.message);
+    if (sentAt === undefined) return;
+    pending.delete(message.message);
+    stats.latencies.push(performance.now() - sentAt);
+    stats.echoes++;
+  });
+  let seq = 0;
+  return {
+    pending,
+    send() {
+      const text = `${username}:${seq++}`;
+      pending.set(text, performance.now());
+      stats.sent++;
+      socket.emit("send_message", { roomId, username, message: text }, (ack) => {
+        if (!ack || !ack.ok) stats.failed++;
+      });
+      return text;
+    },
+    waitEcho(text) {
+      return new Promise((resolve) => {
+        const check = () => (pending.has(text) ? setTimeout(check, 1) : resolve());
+        check();
+      });
+    },
+  };
+}
+
+async function chatRooms() {
+  const total = ROOMS * PER_ROOM;
+  const sockets = await connectMany(total);
+  const stats = { sent: 0, echoes: 0, deliveries: 0, failed: 0, latencies: [] };
+  const clients = [];
+  for (let r = 0; r < ROOMS; r++) {
+    for (let m = 0; m < PER_ROOM; m++) {
+      const socket = sockets[r * PER_ROOM + m];
+      const username = `u${r}-${m}`;
+      const roomId = `${ROOM_PREFIX}-${r}`;
+      await join(socket, roomId, username);
+      clients.push(chatClient(socket, roomId, username, stats));
+    }
+  }
+  return { sockets, clients, stats };
+}
+
+function closeAll(sockets) {
+  sockets.forEach((s) => s.disconnect());
+}
+
+const scenarios = {
+  async echo() {
+    const [socket] = await connectMany(1);
+    const stats = { sent: 0, echoes: 0, deliveries: 0, failed: 0, latencies: [] };
+    await join(socket, `${ROOM_PREFIX}-echo`, "solo");
+    const client = chatClient(socket, `${ROOM_PREFIX}-echo`, "solo", stats);
+    for (let i = 0; i < 20; i++) await client.waitEcho(client.send()); // warm-up
+    stats.latencies.length = 0;
+    const done = meter();
+    const stop = Date.now() + DURATION;
+    while (Date.now() < stop) await client.waitEcho(client.send());
+    const usage = done();
+    closeAll([socket]);
+    return { round_trips_per_s: +(stats.latencies.length / usage.seconds).toFixed(1), p50_ms: pct(stats.latencies, 0.5), p99_ms: pct(stats.latencies, 0.99), failed: stats.failed, ...usage };
+  },
+
+  async "chat-closed"() {
+    const { sockets, clients, stats } = await chatRooms();
+    const done = meter();
+    const stop = Date.now() + DURATION;
+    await Promise.all(clients.map(async (c) => { while (Date.now() < stop) await c.waitEcho(c.send()); }));
+    const usage = done();
+    closeAll(sockets);
+    return { clients: clients.length, persisted_per_s: +(stats.echoes / usage.seconds).toFixed(1), p50_ms: pct(stats.latencies, 0.5), p99_ms: pct(stats.latencies, 0.99), failed: stats.failed, ...usage };
+  },
+
+  async "chat-open"() {
+    const { sockets, clients, stats } = await chatRooms();
+    const interval = (1000 * clients.length) / RATE;
+    const done = meter();
+    const stop = Date.now() + DURATION;
+    await Promise.all(
+      clients.map(async (c, i) => {
+        await sleep((interval * i) / clients.length);
+        let next = performance.now();
+        while (Date.now() < stop) {
+          c.send();
+          next += interval;
+          await sleep(Math.max(0, next - performance.now()));
+        }
+      }),
+    );
+    const usage = done();
+    const settleStop = Date.now() + SETTLE;
+    while (Date.now() < settleStop && stats.echoes < stats.sent) await sleep(50);
+    const lost = stats.sent - stats.echoes;
+    closeAll(sockets);
+    return {
+      offered_per_s: RATE, clients: clients.length, sent: stats.sent, persisted_per_s: +(stats.echoes / usage.seconds).toFixed(1),
+      lost, lost_pct: +((100 * lost) / Math.max(1, stats.sent)).toFixed(2), deliveries: stats.deliveries,
+      expected_deliveries: stats.sent * PER_ROOM, p50_ms: pct(stats.latencies, 0.5), p99_ms: pct(stats.latencies, 0.99), failed: stats.failed, ...usage,
+    };
+  },
+
+  async fanout() {
+    const sockets = await connectMany(MEMBERS + 1);
+    const roomId = `${ROOM_PREFIX}-fanout`;
+    const t0 = Date.now();
+    for (let i = 0; i < sockets.length; i += 50) await Promise.all(sockets.slice(i, i + 50).map((s, j) => join(s, roomId, `m${i + j}`)));
+    const joinSeconds = (Date.now() - t0) / 1000;
+    await sleep(1000);
+    const [sender, ...receivers] = sockets;
+    let deliveries = 0;
+    const latencies = [];
+    receivers.forEach((s) =>
+      s.on("receive_message", (m) => {
+        deliveries++;
+        if ((deliveries & 63) === 0) latencies.push(Date.now() - +m.message.split(":")[1]);
+      }),
+    );
+    const done = meter();
+    const stop = Date.now() + DURATION;
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: WINDOW }, async () => {
+        while (Date.now() < stop) {
+          await sender.timeout(60000).emitWithAck("send_message", { roomId, username: "m0", message: `fan:${Date.now()}` });
+          sent++;
+        }
+      }),
+    );
+    const usage = done();
+    await sleep(SETTLE);
+    closeAll(sockets);
+    return { members: MEMBERS, join_phase_s: +joinSeconds.toFixed(2), sent, deliveries_per_s: Math.round(deliveries / usage.seconds), lost_deliveries: sent * receivers.length - deliveries, p50_ms: pct(latencies, 0.5), p99_ms: pct(latencies, 0.99), ...usage };
+  },
+
+  async connections() {
+    const done = meter();
+    const latencies = [];
+    const sockets = [];
+    for (let i = 0; i < SOCKETS; i += 50) {
+      const group = [];
+      for (let j = i; j < Math.min(SOCKETS, i + 50); j++) {
+        group.push((async () => {
+          const t = performance.now();
+          const socket = await connect();
+          await join(socket, `${ROOM_PREFIX}-c${Math.floor(j / 10)}`, `c${j}`);
+          latencies.push(performance.now() - t);
+          return socket;
+        })());
+      }
+      sockets.push(...(await Promise.all(group)));
+    }
+    const usage = done();
+    await sleep(2000);
+    const idle = PIDS.map(procRss);
+    closeAll(sockets);
+    const perConnKb = PIDS.length ? +(((idle[0] - usage.rss_mb_before[0]) * 1024) / SOCKETS).toFixed(1) : null;
+    return { sockets: SOCKETS, connects_per_s: +(SOCKETS / usage.seconds).toFixed(1), p50_ms: pct(latencies, 0.5), p99_ms: pct(latencies, 0.99), rss_kb_per_connection: perConnKb, ...usage };
+  },
+
+  async churn() {
+    const done = meter();
+    const stop = Date.now() + DURATION;
+    let cycles = 0;
+    let failed = 0;
+    const latencies = [];
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async (_, worker) => {
+        let n = 0;
+        while (Date.now() < stop) {
+          const t = performance.now();
+          try {
+            const socket = await connect();
+            const username = `ch${worker}-${n++}`;
+            const roomId = `${ROOM_PREFIX}-churn${worker % 10}`;
+            await join(socket, roomId, username);
+            const ack = await socket.timeout(30000).emitWithAck("send_message", { roomId, username, message: "hi" });
+            if (!ack.ok) failed++;
+            socket.disconnect();
+            cycles++;
+            latencies.push(performance.now() - t);
+          } catch {
+            failed++;
+          }
+        }
+      }),
+    );
+    const usage = done();
+    return { concurrency: CONCURRENCY, cycles_per_s: +(cycles / usage.seconds).toFixed(1), failed, cycle_p50_ms: pct(latencies, 0.5), cycle_p99_ms: pct(latencies, 0.99), ...usage };
+  },
+};
+
+const run = scenarios[SCENARIO];
+if (!run) {
+  console.error(`unknown SCENARIO ${SCENARIO}; one of ${Object.keys(scenarios).join(", ")}`);
+  process.exit(2);
+}
+const result = await run();
+console.log(JSON.stringify({ scenario: SCENARIO, transport: TRANSPORT, ...result }));
+process.exit(0);

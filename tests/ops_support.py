@@ -13,7 +13,9 @@ from bson import ObjectId
 from conftest import PROJECT_ROOT, server_env
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 600
-WEBM = b"\x1aE\xdf\xa3" + b"\x00" * 600
+WEBM = b"\x1aE\xdf\xa3" + b"\x00" * 600  # stored directly in GridFS by seed_room, never uploaded
+WAV = (b"RIFF" + (1036).to_bytes(4, "little") + b"WAVEfmt " + b"\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00"
+       b"\x80\x3e\x00\x00\x02\x00\x10\x00" + b"data" + (1000).to_bytes(4, "little") + b"\x00" * 1000)
 
 
 def separate_db_uri(mongo_uri: str) -> str:

@@ -6,6 +6,11 @@ clients that send no Origin header; python-socketio checks CORS itself from FRON
 
 The database is connected (the embedded one started) here, at import, so the server does
 not accept requests before it can reach MongoDB.
+
+Around everything: `LifespanApp` (lifespan events, for servers that send them) and
+`ObservedApp` (request log, HTTP metrics, in-flight count; starts the background tasks
+on the first request or socket). `graceful_shutdown_install()` makes SIGTERM under Daphne
+drain in-flight requests before stopping (chillout_project/lifecycle.py).
 """
 
 import os
@@ -21,11 +26,13 @@ from django.urls import re_path  # noqa: E402
 
 from chillout_project import mongo  # noqa: E402
 from chillout_project.body_limit import BodyLimitMiddleware  # noqa: E402
+from chillout_project.lifecycle import LifespanApp, background, graceful_shutdown_install  # noqa: E402
+from chillout_project.observe import ObservedApp  # noqa: E402
 from realtime.server import sio_app  # noqa: E402
 
 mongo.connect()
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": URLRouter(
             [
@@ -36,3 +43,6 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter([re_path(r"^socket\.io/", sio_app)]),
     }
 )
+
+application = LifespanApp(ObservedApp(router, on_first_scope=background.start))
+graceful_shutdown_install()

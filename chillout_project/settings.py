@@ -8,6 +8,7 @@ variable; keep the two in step.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chillout_project.observe.RouteMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]
@@ -70,6 +72,21 @@ EMBEDDED_DB_TTL_SWEEP_SECONDS = env.float("EMBEDDED_DB_TTL_SWEEP_SECONDS", defau
 
 ROOM_TTL_SECONDS = env.int("ROOM_TTL_SECONDS", default=2_592_000)
 
+# --- Expiry purge (rooms/purge.py) -------------------------------------------------
+
+# Seconds between purge passes inside the server; 0 turns the periodic pass off.
+PURGE_INTERVAL_SECONDS = env.float("PURGE_INTERVAL_SECONDS", default=3600.0)
+# Messages and files younger than this are never taken for orphans: a write that creates
+# a room and stores into it is not atomic, and must not be caught between its two steps.
+PURGE_GRACE_SECONDS = env.float("PURGE_GRACE_SECONDS", default=60.0)
+# How long the cross-process purge lease holds before another process may take it over.
+PURGE_LEASE_SECONDS = env.float("PURGE_LEASE_SECONDS", default=900.0)
+
+# --- Shutdown (chillout_project/shutdown.py) ---------------------------------------
+
+# On SIGTERM: seconds to let in-flight HTTP requests finish before the server stops.
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=30.0)
+
 # --- CORS (REST and Socket.IO) -----------------------------------------------------
 
 FRONTEND_URL = env.list("FRONTEND_URL", default=["http://localhost:3000"])
@@ -101,15 +118,25 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # --- Logging -----------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# `plain` (human-readable lines) or `json` (one JSON object per line, python-json-logger).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO-8601 in UTC
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -117,3 +144,10 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Metrics (chillout_project/metrics.py) -----------------------------------------
+
+# `off` (GET /metrics answers 404), `open`, or `token:<secret>` (Bearer <secret> required).
+METRICS = env.str("METRICS", default="off")
+if METRICS not in ("off", "open") and not (METRICS.startswith("token:") and len(METRICS) > len("token:")):
+    raise ImproperlyConfigured("METRICS must be 'off', 'open' or 'token:<secret>'")

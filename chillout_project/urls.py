@@ -2,7 +2,13 @@
 
 from django.urls import include, path
 
+from chillout_project import ops_views
+
 urlpatterns = [
+    path("metrics", ops_views.metrics),
+    path("api/openapi.json", ops_views.openapi),
+    path("api/docs", ops_views.docs_page),
+    path("api/docs/<str:name>", ops_views.docs_asset),
     # Media first: `api/room/<id>/voice` must not be taken for a room id containing '/'.
     path("api/", include("voice.urls")),
     path("api/", include("rooms.urls")),

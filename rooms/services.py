@@ -14,6 +14,7 @@ from datetime import datetime
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from chillout_project import metrics
 from chillout_project.errors import Forbidden, NotFound
 from chillout_project.mongo import async_db
 from rooms.wire import utc_now
@@ -72,6 +73,7 @@ async def message_create(
         doc["callInitiator"] = call_initiator
     await room_touch(room_id=room_id, at=now)
     await async_db().messages.insert_one(doc)
+    metrics.message_stored(type=type)
     return doc
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bson import ObjectId
 from gridfs.errors import NoFile
 
+from chillout_project import metrics
 from chillout_project.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from chillout_project.mongo import async_db
 from rooms import services as room_services
@@ -131,6 +132,7 @@ async def media_upload(*, kind: MediaKind, room_id: str, content_type: str, body
             await part.abort()
         raise
     await room_services.room_touch(room_id=room_id)
+    metrics.upload_observe(kind=kind.name, size=uploaded.length)
     return uploaded
 
 

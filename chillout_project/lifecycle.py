@@ -1,0 +1,163 @@
+"""The server process's lifetime: background tasks at start, a graceful stop on SIGTERM.
+
+Start. Daphne sends no ASGI lifespan events, so background tasks (the periodic purge)
+start with the first HTTP request or websocket connection (`ObservedApp` calls
+`background.start()`), on the server's own event loop. Servers that do send lifespan
+events (uvicorn) start them at `lifespan.startup` instead (`LifespanApp`).
+
+Stop. What Daphne does on its own on SIGTERM (read in daphne/server.py and Twisted's
+base.py): Twisted's handler calls `reactor.stop()`; Daphne's "before shutdown" trigger
+`kill_all_applications` then *cancels* every running application instance at once,
+in-flight uploads included, and only afterwards are the listening ports closed. A request
+whose write was half done is cut, and nothing waits for anything.
+
+`graceful_shutdown_install()` (called from asgi.py, effective only under Daphne) replaces
+Twisted's SIGTERM handler once the reactor runs, with this sequence:
+
+1. stop listening (the listening ports are closed, new connections are refused), and
+   answer any new request on a kept-alive connection 503 (`observe.tracker.draining`);
+2. stop the background tasks; run the registered shutdown hooks (`shutdown_hook_add`,
+   e.g. for Socket.IO to tell its clients), each bounded by the grace period;
+3. wait until the in-flight HTTP requests have finished, at most `SHUTDOWN_GRACE_SECONDS`;
+4. `reactor.stop()`: Daphne cancels what is left (websockets, long-polls) and the process
+   exits; the embedded database this process started is stopped by its atexit hook, after
+   every acknowledged write is in it (the stop is a clean WiredTiger close).
+
+A second SIGTERM, or SIGINT, stops at once as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+
+from chillout_project.observe import tracker
+
+logger = logging.getLogger(__name__)
+
+_hooks: list[Callable[[], Awaitable[None]]] = []
+
+
+def shutdown_hook_add(hook: Callable[[], Awaitable[None]]) -> None:
+    """Register a coroutine function awaited at graceful shutdown, before the drain wait.
+
+    For `realtime/`: e.g. disconnect every socket cleanly. Each hook gets at most the
+    grace period; an exception is logged and the shutdown goes on.
+    """
+    _hooks.append(hook)
+
+
+class BackgroundTasks:
+    """The process's long-running asyncio tasks; started once, on the server's loop."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task] = []
+        self.started = False
+
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        from rooms.purge import purge_loop
+
+        if settings.PURGE_INTERVAL_SECONDS > 0:
+            self.tasks.append(
+                asyncio.get_running_loop().create_task(
+                    purge_loop(interval=settings.PURGE_INTERVAL_SECONDS), name="chillout-purge"
+                )
+            )
+            logger.info("periodic purge every %s s", settings.PURGE_INTERVAL_SECONDS)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+
+
+background = BackgroundTasks()
+
+
+class LifespanApp:
+    """Answers ASGI lifespan events for servers that send them; passes everything else on."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                background.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await background.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def graceful_shutdown_install() -> None:
+    """Under Daphne, replace Twisted's SIGTERM handler with `shutdown_graceful` once running.
+
+    Does nothing elsewhere (uvicorn, tests importing the app): importing Twisted's reactor
+    before Daphne has installed its asyncio reactor would install the wrong one.
+    """
+    if "daphne.server" not in sys.modules or "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(_install_handler, reactor)
+
+
+def _install_handler(reactor) -> None:
+    loop = asyncio.get_event_loop()
+    state = {"stopping": False}
+
+    def on_sigterm(signum, frame):
+        if state["stopping"]:
+            loop.call_soon_threadsafe(reactor.stop)
+            return
+        state["stopping"] = True
+        loop.call_soon_threadsafe(lambda: loop.create_task(shutdown_graceful(reactor)))
+
+    # signal.signal, not loop.add_signal_handler: the latter would take over the wakeup fd
+    # that Twisted uses for SIGCHLD.
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+async def shutdown_graceful(reactor, *, grace: float | None = None) -> None:
+    grace = settings.SHUTDOWN_GRACE_SECONDS if grace is None else grace
+    deadline = time.monotonic() + grace
+    tracker.draining = True
+    closed = _stop_listening(reactor)
+    logger.info("SIGTERM: stopped listening on %d port(s); %d request(s) in flight", closed, tracker.in_flight)
+    try:
+        await background.stop()
+        for hook in list(_hooks):
+            try:
+                await asyncio.wait_for(hook(), max(deadline - time.monotonic(), 0.1))
+            except Exception:
+                logger.exception("shutdown hook %r failed", hook)
+        if not await tracker.wait_idle(max(deadline - time.monotonic(), 0.0)):
+            logger.warning("grace period over: %d request(s) still in flight are cut", tracker.in_flight)
+        else:
+            logger.info("in-flight requests finished; stopping")
+    finally:
+        reactor.stop()
+
+
+def _stop_listening(reactor) -> int:
+    from twisted.internet import tcp, unix
+
+    ports = [r for r in reactor.getReaders() if isinstance(r, tcp.Port | unix.Port)]
+    for port in ports:
+        port.stopListening()
+    return len(ports)

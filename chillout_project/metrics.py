@@ -1,0 +1,167 @@
+"""Every Prometheus metric Chillout exports, and the small functions that feed them.
+
+All metrics live in this one module so that their names, labels and help texts are reviewed
+in one place, and so that other parts of the code call a function with keyword arguments
+instead of touching `prometheus_client` objects (a wrong label set would only fail at run
+time). Label values are always bounded sets (URL patterns, event names, reasons): never a
+room id, a username or a raw path, which would make the number of series unbounded.
+
+The Socket.IO metrics are defined here but fed by `realtime/`: it calls
+`socket_connected()` / `socket_disconnected()`, `rooms_online_set()` and
+`socket_event_record()` (which also writes the event's log line), and nothing else.
+
+Exported by `GET /metrics` (`chillout_project.views.metrics`), guarded by `METRICS`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram
+
+logger = logging.getLogger("chillout.socket")
+
+# Seconds; from a cached GET (~1 ms) to a 10 MiB upload on a slow disk.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+UPLOAD_BUCKETS = (1024, 16 * 1024, 64 * 1024, 256 * 1024, 1024**2, 4 * 1024**2, 10 * 1024**2)
+
+# --- HTTP --------------------------------------------------------------------------
+
+http_requests = Counter(
+    "chillout_http_requests_total",
+    "HTTP requests answered, by method, route (URL pattern) and status.",
+    ["method", "route", "status"],
+)
+http_request_duration = Histogram(
+    "chillout_http_request_duration_seconds",
+    "Time from the request reaching the application to the end of the response.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+http_requests_in_flight = Gauge(
+    "chillout_http_requests_in_flight",
+    "HTTP requests being handled now (excluding Socket.IO long-polls).",
+)
+
+# --- Storage -----------------------------------------------------------------------
+
+upload_bytes = Histogram(
+    "chillout_upload_bytes",
+    "Size of media files stored, by kind (voice, image).",
+    ["kind"],
+    buckets=UPLOAD_BUCKETS,
+)
+messages_stored = Counter(
+    "chillout_messages_stored_total",
+    "Messages stored, by type (text, voice, image, call_notification, call_ended).",
+    ["type"],
+)
+
+# --- Expiry purge ------------------------------------------------------------------
+
+purge_runs = Counter(
+    "chillout_purge_runs_total",
+    "Purge passes, by outcome (ok, error, skipped: another process held the lease).",
+    ["outcome"],
+)
+purge_removed = Counter(
+    "chillout_purge_removed_total",
+    "Items removed by purge passes, by kind (rooms, messages, files, bytes).",
+    ["kind"],
+)
+purge_duration = Histogram(
+    "chillout_purge_duration_seconds",
+    "Duration of completed purge passes.",
+    buckets=(0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+# --- Socket.IO (fed by realtime/) --------------------------------------------------
+
+sockets_connected = Gauge("chillout_sockets_connected", "Socket.IO connections open now.")
+rooms_online = Gauge("chillout_rooms_online", "Rooms with at least one connected socket.")
+socket_events = Counter(
+    "chillout_socket_events_total",
+    "Socket.IO events, by event name and outcome (handled, refused).",
+    ["event", "outcome"],
+)
+socket_events_refused = Counter(
+    "chillout_socket_events_refused_total",
+    "Socket.IO events refused, by event name and reason (a short fixed code).",
+    ["event", "reason"],
+)
+socket_rate_limited = Counter(
+    "chillout_socket_rate_limited_total",
+    "Socket.IO events refused by a rate limit, by event name.",
+    ["event"],
+)
+socket_event_duration = Histogram(
+    "chillout_socket_event_duration_seconds",
+    "Time to handle a Socket.IO event, by event name.",
+    ["event"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def http_request_observe(*, method: str, route: str, status: int, seconds: float) -> None:
+    http_requests.labels(method, route, str(status)).inc()
+    http_request_duration.labels(method, route).observe(seconds)
+
+
+def upload_observe(*, kind: str, size: int) -> None:
+    upload_bytes.labels(kind).observe(size)
+
+
+def message_stored(*, type: str) -> None:
+    messages_stored.labels(type).inc()
+
+
+def purge_observe(*, outcome: str, rooms: int = 0, messages: int = 0, files: int = 0, size: int = 0,
+                  seconds: float | None = None) -> None:
+    purge_runs.labels(outcome).inc()
+    for kind, count in (("rooms", rooms), ("messages", messages), ("files", files), ("bytes", size)):
+        if count:
+            purge_removed.labels(kind).inc(count)
+    if seconds is not None:
+        purge_duration.observe(seconds)
+
+
+def socket_connected() -> None:
+    """Call from the `connect` handler once the connection is accepted."""
+    sockets_connected.inc()
+
+
+def socket_disconnected() -> None:
+    """Call from the `disconnect` handler (only for connections counted as connected)."""
+    sockets_connected.dec()
+
+
+def rooms_online_set(*, count: int) -> None:
+    """Call whenever presence changes with the number of rooms that have someone online."""
+    rooms_online.set(count)
+
+
+def socket_event_record(
+    *, event: str, outcome: str, seconds: float | None = None, reason: str | None = None, sid: str | None = None
+) -> None:
+    """Count one Socket.IO event and write its log line; the only call a handler needs.
+
+    `outcome` is `handled` or `refused`. For a refusal, `reason` is a short fixed code
+    (`invalid_payload`, `rate_limited`, `not_author`, …), never free text, because it is
+    a metric label. `rate_limited` also feeds `chillout_socket_rate_limited_total`.
+    Payloads are never logged (they hold user messages).
+    """
+    socket_events.labels(event, outcome).inc()
+    if seconds is not None:
+        socket_event_duration.labels(event).observe(seconds)
+    extra = {"event": event, "outcome": outcome, "sid": sid}
+    if outcome == "refused":
+        reason = reason or "unknown"
+        socket_events_refused.labels(event, reason).inc()
+        if reason == "rate_limited":
+            socket_rate_limited.labels(event).inc()
+        extra["reason"] = reason
+    if seconds is not None:
+        extra["duration_ms"] = round(seconds * 1000, 1)
+    # Refusals at INFO; handled events at DEBUG, since ICE candidates alone come in bursts.
+    level = logging.INFO if outcome == "refused" else logging.DEBUG
+    logger.log(level, "socket %s %s%s", event, outcome, f" ({reason})" if outcome == "refused" else "", extra=extra)

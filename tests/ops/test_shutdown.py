@@ -1,0 +1,82 @@
+"""SIGTERM under Daphne, during a stream of uploads and downloads, on the embedded database:
+every request answered 200 is in the database afterwards, the server exits cleanly, and
+the embedded database child it started is gone."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import httpx
+from bson import ObjectId
+from ops_support import PNG
+from pymongo import MongoClient
+
+from chillout_project.embedded_db import pid_alive, start_or_reuse
+
+WORKERS = 6
+
+
+def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory, tmp_path):
+    data_dir = tmp_path / "data"
+    server = server_factory(MONGO_URI="", DATA_DIR=str(data_dir), SHUTDOWN_GRACE_SECONDS="30",
+                            PURGE_INTERVAL_SECONDS="0")
+    db_pid = json.loads((data_dir / "embedded-db.json").read_text())["pid"]
+    assert pid_alive(db_pid)
+
+    acknowledged: list[tuple[str, int]] = []
+    downloads_ok = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker(n: int):
+        blob = PNG + bytes([n]) * (200_000 + n)
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            while not stop.is_set():
+                try:
+                    response = client.post(f"/api/room/shutdown-{n}/image", files={"image": ("b", blob)})
+                    if response.status_code == 200:
+                        url = response.json()["url"]
+                        with lock:
+                            acknowledged.append((url, len(blob)))
+                        got = client.get(url)
+                        if got.status_code == 200:
+                            assert got.content == blob
+                            downloads_ok.append(url)
+                    else:
+                        assert response.status_code == 503 and response.json() == {"error": "server shutting down"}
+                except httpx.TransportError:
+                    return  # the server stopped listening or closed the connection
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    while len(acknowledged) < 20:
+        time.sleep(0.05)
+    server.process.send_signal(signal.SIGTERM)
+    returncode = server.process.wait(120)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+
+    assert returncode == 0, server.log_tail()
+    log = server.log_tail(100_000)
+    assert "SIGTERM: stopped listening" in log and "in-flight requests finished; stopping" in log
+    assert "Traceback" not in log
+    deadline = time.monotonic() + 30
+    while pid_alive(db_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(db_pid), "the embedded database outlived the server"
+    assert downloads_ok
+
+    database = start_or_reuse(data_dir)
+    try:
+        db = MongoClient(f"{database.uri}/chillout").get_default_database()
+        for url, size in acknowledged:
+            stored = db["images.files"].find_one({"_id": ObjectId(url.rsplit("/", 1)[1])})
+            assert stored is not None and stored["length"] == size, url
+            assert db["images.chunks"].count_documents({"files_id": stored["_id"]}) == 1
+    finally:
+        database.stop()

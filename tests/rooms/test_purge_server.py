@@ -1,0 +1,49 @@
+"""The periodic purge inside a real server: an idle room disappears with everything it had,
+while a room that keeps being written stays whole."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from ops_support import PNG, WAV, room_leftovers, separate_db_uri
+from bson import ObjectId
+from pymongo import MongoClient
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def test_idle_room_is_purged_whole_and_busy_room_is_kept(server_factory, mongo_uri):
+    uri = separate_db_uri(mongo_uri)
+    server = server_factory(MONGO_URI=uri, ROOM_TTL_SECONDS="2", PURGE_INTERVAL_SECONDS="1",
+                            PURGE_GRACE_SECONDS="1", METRICS="open")
+    db = MongoClient(uri, tz_aware=True).get_default_database()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        idle_files = []
+        for field, blob in (("voice", WAV), ("image", PNG)):
+            response = client.post(f"/api/room/idle/{field}", files={field: ("blob", blob)}, data={"username": "ann"})
+            assert response.status_code == 200, response.text
+            idle_files.append(("voices" if field == "voice" else "images", response.json()["url"].rsplit("/", 1)[1]))
+        client.post("/api/room/busy/image", files={"image": ("blob", PNG)})
+        db.messages.insert_one({"roomId": "idle", "username": "ann", "message": "hi", "type": "text", "url": None,
+                                "createdAt": db.rooms.find_one({"roomId": "idle"})["lastActivity"]})
+        idle_ids = [(bucket, ObjectId(i)) for bucket, i in idle_files]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            # Every write touches its room: this one never goes idle for 2 s.
+            assert client.post("/api/room/busy/image", files={"image": ("blob", PNG)}).status_code == 200
+            if set(room_leftovers(db, "idle", idle_ids).values()) == {0}:
+                break
+            time.sleep(0.3)
+        assert set(room_leftovers(db, "idle", idle_ids).values()) == {0}
+        busy = room_leftovers(db, "busy")
+        assert busy["rooms"] == 1 and busy["images.files"] >= 2 and busy["images.chunks"] >= 2
+        assert purge_removed(client.get("/metrics").text) > 0
+
+
+def purge_removed(metrics_text: str) -> float:
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(metrics_text)
+        for s in family.samples
+        if s.name == "chillout_purge_removed_total"
+    )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import gridfs
 from bson import ObjectId
-from conftest import PROJECT_ROOT, server_env
+from tests.conftest import PROJECT_ROOT, server_env
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 600
 WEBM = b"\x1aE\xdf\xa3" + b"\x00" * 600  # stored directly in GridFS by seed_room, never uploaded

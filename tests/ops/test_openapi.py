@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,

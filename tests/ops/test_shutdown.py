@@ -11,7 +11,7 @@ import time
 
 import httpx
 from bson import ObjectId
-from ops_support import PNG
+from tests.ops_support import PNG
 from pymongo import MongoClient
 
 from chillout_project.embedded_db import pid_alive, start_or_reuse

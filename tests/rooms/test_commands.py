@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from bson import json_util
-from ops_support import manage, now, room_leftovers, seed_room, separate_db_uri
+from tests.ops_support import manage, now, room_leftovers, seed_room, separate_db_uri
 from pymongo import MongoClient
 
 COMMANDS = ["ensure_indexes", "purge_expired", "room_stats", "export_room", "import_room", "delete_room"]

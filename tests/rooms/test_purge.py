@@ -7,7 +7,7 @@ from datetime import timedelta
 import mongoengine
 import pytest
 from bson import ObjectId
-from ops_support import now, room_leftovers, seed_room, separate_db_uri
+from tests.ops_support import now, room_leftovers, seed_room, separate_db_uri
 from pymongo import MongoClient
 
 from chillout_project import mongo

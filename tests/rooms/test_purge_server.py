@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from ops_support import PNG, WAV, room_leftovers, separate_db_uri
+from tests.ops_support import PNG, WAV, room_leftovers, separate_db_uri
 from bson import ObjectId
 from pymongo import MongoClient
 from prometheus_client.parser import text_string_to_metric_families

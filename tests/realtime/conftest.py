@@ -38,7 +38,9 @@ class SocketClient:
         self.events: list[tuple[str, object]] = []
         self._cursor: dict[str, int] = defaultdict(int)
         self._changed = asyncio.Event()
+        self.connect_errors: list = []
         self.sio.on("*", self._record)
+        self.sio.on("connect_error", self.connect_errors.append)
 
     async def _record(self, event: str, *args) -> None:
         self.events.append((event, args[0] if len(args) == 1 else list(args)))

@@ -6,6 +6,15 @@ import socketio
 from tests.realtime.conftest import SocketClient, stored_messages
 
 
+async def pair_in_room(connect, server, room_id: str) -> tuple[SocketClient, SocketClient]:
+    """alice and bob, connected to `server` and in the room."""
+    alice = await connect(url=server.url)
+    bob = await connect(url=server.url)
+    await alice.join(room_id, "alice")
+    await bob.join(room_id, "bob")
+    return alice, bob
+
+
 @pytest.fixture(scope="module")
 def limited_server(server_factory):
     """Two writes and three relays per socket, then (practically) no refill."""
@@ -23,10 +32,7 @@ def capped_server(server_factory):
 
 
 async def test_writes_over_the_burst_are_refused_and_not_stored(connect, limited_server, room_id, mongo):
-    alice = await connect(url=limited_server.url)
-    bob = await connect(url=limited_server.url)
-    await alice.join(room_id, "alice")
-    await bob.join(room_id, "bob")
+    alice, bob = await pair_in_room(connect, limited_server, room_id)
     message = {"roomId": room_id, "username": "alice", "message": "m"}
     assert (await alice.call("send_message", message))["ok"] is True
     assert (await alice.call("join_call", {"roomId": room_id}))["ok"] is True
@@ -47,10 +53,7 @@ async def test_writes_over_the_burst_are_refused_and_not_stored(connect, limited
 
 
 async def test_relays_over_the_burst_are_refused_and_not_relayed(connect, limited_server, room_id):
-    alice = await connect(url=limited_server.url)
-    bob = await connect(url=limited_server.url)
-    await alice.join(room_id, "alice")
-    await bob.join(room_id, "bob")
+    alice, bob = await pair_in_room(connect, limited_server, room_id)
     candidate = {"to": bob.sid, "candidate": {"candidate": "c"}}
     for _ in range(3):
         assert (await alice.call("ice_candidate", candidate))["ok"] is True
@@ -65,10 +68,7 @@ async def test_relays_over_the_burst_are_refused_and_not_relayed(connect, limite
 
 
 async def test_zero_turns_rate_limits_off(connect, unlimited_server, room_id):
-    alice = await connect(url=unlimited_server.url)
-    bob = await connect(url=unlimited_server.url)
-    await alice.join(room_id, "alice")
-    await bob.join(room_id, "bob")
+    alice, bob = await pair_in_room(connect, unlimited_server, room_id)
     for index in range(40):
         assert (await alice.call("send_message", {"roomId": room_id, "message": str(index)}))["ok"] is True
     for _ in range(250):

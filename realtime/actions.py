@@ -178,9 +178,8 @@ async def do_call_join(*, connection: Connection, room_id: str, claimed: str | N
         await state.call_leave(room_id=room_id, sid=connection.sid)
         raise
     await sio.emit("call_notification", message_wire(doc, media_base=connection.media_base), room=room_id)
-    await sio.emit(
-        "user_joined_call", {"socketId": connection.sid, "username": binding.username}, room=room_id, skip_sid=connection.sid
-    )
+    joined = {"socketId": connection.sid, "username": binding.username}
+    await sio.emit("user_joined_call", joined, room=room_id, skip_sid=connection.sid)
     await sio.emit("call_participants", [member.wire() for member in others], to=connection.sid)
 
 

@@ -148,3 +148,13 @@ async def test_history_has_the_sent_messages_in_wire_shape(joined, room_id, http
     sent = (await alice.call("send_message", {"roomId": room_id, "username": "alice", "message": "kept"}))["message"]
     history = http.get(f"/api/room/{room_id}").json()["messages"]
     assert history == [sent]
+
+
+async def test_public_url_is_the_base_of_media_urls(connect, server_factory, room_id):
+    public = server_factory(PUBLIC_URL="https://chat.example.org")
+    path = await media_upload(public.url, room_id=room_id, kind="image")
+    alice = await connect(url=public.url)
+    await alice.join(room_id, "alice")
+    ack = await alice.call("send_image_message", {"roomId": room_id, "url": f"http://evil.example{path}"})
+    assert ack["message"]["url"] == f"https://chat.example.org{path}"
+    assert (await alice.next("receive_image_message"))["url"] == f"https://chat.example.org{path}"

@@ -1,4 +1,8 @@
-"""The python-socketio `AsyncServer` and its ASGI app (handlers live in `realtime.events`)."""
+"""The python-socketio `AsyncServer` and its ASGI app.
+
+The handlers live in `realtime.events`, imported at the bottom so that whoever imports
+`sio` (the ASGI application) gets a server with every handler registered.
+"""
 
 import socketio
 from django.conf import settings
@@ -17,3 +21,5 @@ sio = socketio.AsyncServer(
 )
 
 sio_app = socketio.ASGIApp(sio, socketio_path="socket.io")
+
+from realtime import events  # noqa: E402, F401  (registers the handlers on `sio`)

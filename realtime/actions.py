@@ -1,0 +1,240 @@
+"""What the Socket.IO events do: `check_*` refuse, `do_*` change things, `notify_*` emit.
+
+Handlers in `realtime.events` parse a payload and call one `do_*` here; the database is
+reached only through `rooms.services` / `voice.selectors` (async driver), the shared state
+only through `realtime.state`. A database write always finishes before the broadcast that
+announces it.
+
+Concurrency. One socket's events run one at a time (see `realtime.connections`), but
+different sockets interleave at every `await`. So a `check_*` can be stale by the time the
+write after it lands: a media file checked to exist may be deleted (its message deleted,
+its room purged) before the message naming it is stored; a call roster returned to a
+joiner (`call_participants`) may already miss or include a member who changed in the
+meantime, and that member's own `user_left_call` / `user_joined_call` follows. Roster
+changes are made in the state first (atomic there) and then announced, so two sockets
+racing to join never both miss each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chillout_project.errors import Forbidden, InvalidInput, NotFound
+from realtime.connections import Connection
+from realtime.payloads import DeletePayload, MediaPayload, RelayPayload, TextPayload
+from realtime.server import sio
+from realtime.state import Binding, state
+from rooms.services import message_create, message_delete, room_get_or_create
+from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
+from rooms.wire import message_wire
+from voice.kinds import IMAGE, VOICE, MediaKind
+from voice.selectors import media_file_in_room
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediaSend:
+    """How a media message of one kind is stored and announced."""
+
+    text: str
+    event: str
+
+
+MEDIA_SENDS = {
+    VOICE: MediaSend(text="Voice message", event="receive_voice_message"),
+    IMAGE: MediaSend(text="Image message", event="receive_image_message"),
+}
+
+
+@dataclass(frozen=True)
+class Relay:
+    """A WebRTC signaling event passed from one socket to another in its room."""
+
+    event: str
+    body_key: str
+    with_username: bool
+
+
+RELAYS = (
+    Relay(event="offer", body_key="offer", with_username=True),
+    Relay(event="answer", body_key="answer", with_username=True),
+    Relay(event="ice_candidate", body_key="candidate", with_username=False),
+)
+
+
+# --- rooms and presence -----------------------------------------------------------------
+
+
+async def check_member(*, connection: Connection, room_id: str, claimed: str | None) -> Binding:
+    """The socket's identity in `room_id`, joining the room first if it is elsewhere.
+
+    The implicit join exists because the web client re-sends no `join_room` after an
+    automatic reconnect; it joins with the claimed name, else the name the socket had,
+    else `Anonymous`. In its own room a socket may not claim another name.
+    """
+    binding = await state.binding_get(sid=connection.sid)
+    if binding is not None and binding.room_id == room_id:
+        if claimed is not None and claimed != binding.username:
+            raise Forbidden("username does not match the name this socket joined the room with")
+        return binding
+    username = claimed or (binding.username if binding is not None else ANONYMOUS_USERNAME)
+    await do_room_join(connection=connection, room_id=room_id, username=username)
+    return Binding(room_id=room_id, username=username)
+
+
+async def do_room_join(*, connection: Connection, room_id: str, username: str) -> None:
+    """Move the socket into `room_id` as `username` (out of any other room first)."""
+    await room_get_or_create(room_id=room_id)
+    previous = await state.binding_get(sid=connection.sid)
+    if previous is not None and previous != Binding(room_id=room_id, username=username):
+        await do_room_leave(connection=connection)
+    online = await state.room_join(sid=connection.sid, room_id=room_id, username=username)
+    await sio.enter_room(connection.sid, room_id)
+    await notify_online_users(room_id=room_id, online=online)
+
+
+async def do_room_leave(*, connection: Connection) -> Binding | None:
+    """Take the socket out of its room (and that room's call); returns what it left."""
+    binding = await state.binding_get(sid=connection.sid)
+    if binding is None:
+        return None
+    await do_call_leave(connection=connection, binding=binding)
+    _, online = await state.room_leave(sid=connection.sid)
+    await sio.leave_room(connection.sid, binding.room_id)
+    await notify_online_users(room_id=binding.room_id, online=online)
+    return binding
+
+
+async def notify_online_users(*, room_id: str, online: list[str]) -> None:
+    await sio.emit("online_users", online, room=room_id)
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+async def do_text_send(*, connection: Connection, payload: TextPayload) -> dict:
+    binding = await check_member(connection=connection, room_id=payload.room_id, claimed=payload.username)
+    return await do_message_post(connection=connection, binding=binding, event="receive_message", text=payload.text)
+
+
+async def do_media_send(*, connection: Connection, kind: MediaKind, payload: MediaPayload) -> dict:
+    """Store and announce a voice or image message for a file already uploaded to the room."""
+    await check_media_in_room(kind=kind, payload=payload)
+    binding = await check_member(connection=connection, room_id=payload.room_id, claimed=payload.username)
+    send = MEDIA_SENDS[kind]
+    return await do_message_post(
+        connection=connection,
+        binding=binding,
+        event=send.event,
+        text=send.text,
+        type=kind.name,
+        url=kind.path(payload.file_id),
+    )
+
+
+async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None:
+    if not await media_file_in_room(kind=kind, file_id=payload.file_id, room_id=payload.room_id):
+        raise NotFound(f"no such {kind.name} file in this room")
+
+
+async def do_message_post(
+    *, connection: Connection, binding: Binding, event: str, text: str, type: str = "text", url: str | None = None
+) -> dict:
+    """Store a message as the socket's bound name, then send it to the whole room."""
+    doc = await message_create(room_id=binding.room_id, username=binding.username, text=text, type=type, url=url)
+    wire = message_wire(doc, media_base=connection.media_base)
+    await sio.emit(event, wire, room=binding.room_id)
+    return wire
+
+
+async def do_message_delete(*, connection: Connection, payload: DeletePayload) -> None:
+    """Only the author (the socket's bound name) may delete; the service enforces it."""
+    binding = await check_member(connection=connection, room_id=payload.room_id, claimed=None)
+    await message_delete(room_id=binding.room_id, message_id=payload.message_id, username=binding.username)
+    await sio.emit("message_deleted", {"messageId": str(payload.message_id)}, room=binding.room_id)
+
+
+# --- calls -------------------------------------------------------------------------------
+
+
+async def do_call_join(*, connection: Connection, room_id: str, claimed: str | None) -> None:
+    """Put the socket in the room's call and announce it; a socket already in gets nothing."""
+    binding = await check_member(connection=connection, room_id=room_id, claimed=claimed)
+    others = await state.call_join(room_id=room_id, sid=connection.sid, username=binding.username)
+    if others is None:
+        return
+    try:
+        doc = await message_create(
+            room_id=room_id,
+            username=SYSTEM_USERNAME,
+            text=f"{binding.username} is in the audio call",
+            type="call_notification",
+            call_initiator=binding.username,
+        )
+    except BaseException:
+        # Nobody has been told yet: undo, so that a retry announces the join.
+        await state.call_leave(room_id=room_id, sid=connection.sid)
+        raise
+    await sio.emit("call_notification", message_wire(doc, media_base=connection.media_base), room=room_id)
+    joined = {"socketId": connection.sid, "username": binding.username}
+    await sio.emit("user_joined_call", joined, room=room_id, skip_sid=connection.sid)
+    await sio.emit("call_participants", [member.wire() for member in others], to=connection.sid)
+
+
+async def do_call_leave_event(*, connection: Connection, room_id: str, claimed: str | None) -> None:
+    binding = await check_member(connection=connection, room_id=room_id, claimed=claimed)
+    await do_call_leave(connection=connection, binding=binding)
+
+
+async def do_call_leave(*, connection: Connection, binding: Binding) -> bool:
+    """Take the socket out of its room's call; False (and nothing emitted) if it was not in it."""
+    if not await state.call_leave(room_id=binding.room_id, sid=connection.sid):
+        return False
+    await notify_call_left(connection=connection, binding=binding)
+    return True
+
+
+async def notify_call_left(*, connection: Connection, binding: Binding) -> None:
+    """Store and send the notice, then `user_left_call`.
+
+    The peers must close their connection to this socket even when the notice cannot be
+    stored (database down), so that failure is logged and `user_left_call` still goes out.
+    """
+    try:
+        doc = await message_create(
+            room_id=binding.room_id,
+            username=SYSTEM_USERNAME,
+            text=f"{binding.username} left the audio call",
+            type="call_ended",
+        )
+    except Exception:
+        logger.exception("could not store the call-ended notice of %s in %s", connection.sid, binding.room_id)
+    else:
+        wire = message_wire(doc, media_base=connection.media_base)
+        await sio.emit("call_ended_notification", wire, room=binding.room_id)
+    await sio.emit("user_left_call", {"socketId": connection.sid}, room=binding.room_id, skip_sid=connection.sid)
+
+
+# --- WebRTC signaling --------------------------------------------------------------------
+
+
+async def check_relay_target(*, connection: Connection, to: str) -> Binding:
+    """The sender's binding, if `to` is another socket in the same room."""
+    binding = await state.binding_get(sid=connection.sid)
+    if binding is None:
+        raise Forbidden("join a room first")
+    target = await state.binding_get(sid=to) if to != connection.sid else None
+    if target is None or target.room_id != binding.room_id:
+        raise InvalidInput("to must be the socket id of another socket in your room")
+    return binding
+
+
+async def do_relay(*, connection: Connection, relay: Relay, payload: RelayPayload) -> None:
+    """Pass an offer, answer or ICE candidate on, labelled with the sender's bound name."""
+    binding = await check_relay_target(connection=connection, to=payload.to)
+    data = {"from": connection.sid, relay.body_key: payload.body}
+    if relay.with_username:
+        data["username"] = binding.username
+    await sio.emit(relay.event, data, to=payload.to)

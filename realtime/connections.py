@@ -1,0 +1,75 @@
+"""What this process knows about each of its own sockets: lock, rate buckets, IP, media base.
+
+Unlike `realtime.state`, nothing here is shared between processes: a socket is served by
+one process for its whole life (sticky sessions), so its lock and buckets live with it.
+
+The lock serialises a socket's events. Python-socketio runs every event in its own task,
+so without it a `send_message` emitted right after `join_room` could be handled while the
+join is still awaiting the database, and an `ice_candidate` could overtake the `offer` it
+belongs to. Tasks are started in arrival order and `asyncio.Lock` is FIFO, so holding it
+for the whole handler processes a socket's events one by one, in the order they came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from realtime.ratelimit import TokenBucket, bucket_create
+
+
+@dataclass
+class Connection:
+    sid: str
+    ip: str | None  # None when the ASGI server reports no client address (no per-IP count)
+    media_base: str  # absolute media URLs start with this: PUBLIC_URL, else scheme://Host
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    write_bucket: TokenBucket | None = field(
+        default_factory=lambda: bucket_create(rate=settings.SEND_RATE, burst=settings.SEND_BURST)
+    )
+    relay_bucket: TokenBucket | None = field(
+        default_factory=lambda: bucket_create(rate=settings.RELAY_RATE, burst=settings.RELAY_BURST)
+    )
+
+
+_connections: dict[str, Connection] = {}
+
+
+def connection_register(*, sid: str, ip: str | None, media_base: str) -> Connection:
+    connection = Connection(sid=sid, ip=ip, media_base=media_base)
+    _connections[sid] = connection
+    return connection
+
+
+def connection_get(*, sid: str) -> Connection | None:
+    return _connections.get(sid)
+
+
+def connection_drop(*, sid: str) -> None:
+    _connections.pop(sid, None)
+
+
+def client_ip(environ: dict) -> str | None:
+    """The peer address from the ASGI scope (engine.io's REMOTE_ADDR is always 127.0.0.1)."""
+    client = environ.get("asgi.scope", {}).get("client")
+    return client[0] if client else None
+
+
+def media_base(environ: dict) -> str:
+    """`PUBLIC_URL`, else the scheme and Host the client used for the handshake.
+
+    The Host is checked against `ALLOWED_HOSTS` as Django does for REST requests; it ends up
+    in the URLs broadcast to the whole room, so production should set `PUBLIC_URL`.
+    """
+    if settings.PUBLIC_URL:
+        return settings.PUBLIC_URL
+    scope = environ.get("asgi.scope", {})
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    host = environ.get("HTTP_HOST", "")
+    if not host or not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
+        server = scope.get("server") or ("localhost", None)
+        host = f"{server[0]}:{server[1]}" if server[1] else server[0]
+    return f"{scheme}://{host}"

@@ -1,0 +1,183 @@
+"""The Socket.IO event handlers (contract §4): parse the payload, call one action, answer.
+
+Every handler is wrapped by `socket_event`, which gives all of them the same behaviour:
+
+* one event at a time per socket, in arrival order (the socket's lock);
+* the write or relay rate limit, charged before anything else so junk costs tokens too;
+* any payload shape is accepted by the signature (`*args`), then checked: no payload,
+  several arguments, a list or a number all become `payload must be an object`;
+* the acknowledgement: `{"ok": true, ...}` or `{"ok": false, "error": text}`. Without a
+  client callback python-socketio drops the return value, so a failure is only logged;
+* nothing escapes: client errors are logged at INFO, a database that is down at WARNING,
+  anything else (a bug) with its traceback, and the socket keeps being served.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+from socketio.exceptions import ConnectionRefusedError
+
+from chillout_project.errors import ChilloutError
+from chillout_project.http import DATABASE_DOWN
+from realtime import actions, payloads
+from realtime.connections import (
+    Connection,
+    client_ip,
+    connection_drop,
+    connection_get,
+    connection_register,
+    media_base,
+)
+from realtime.ratelimit import bucket_take
+from realtime.server import sio
+from realtime.state import state
+from voice.kinds import MediaKind
+
+logger = logging.getLogger(__name__)
+
+Action = Callable[[Connection, dict], Awaitable[dict | None]]
+
+WRITE_BUCKET = "write_bucket"
+RELAY_BUCKET = "relay_bucket"
+
+
+def socket_event(name: str, *, bucket: str | None = None) -> Callable[[Action], Action]:
+    """Register `action(connection, payload) -> extra ack fields` as the handler of `name`."""
+
+    def register(action: Action) -> Action:
+        async def handler(sid: str, *args) -> dict:
+            connection = connection_get(sid=sid)
+            if connection is None:
+                return {"ok": False, "error": "not connected"}
+            async with connection.lock:
+                if connection_get(sid=sid) is not connection:
+                    return {"ok": False, "error": "not connected"}
+                return await event_run(name=name, connection=connection, action=action, bucket=bucket, args=args)
+
+        sio.on(name, handler)
+        return action
+
+    return register
+
+
+async def event_run(*, name: str, connection: Connection, action: Action, bucket: str | None, args: tuple) -> dict:
+    try:
+        if bucket is not None:
+            bucket_take(getattr(connection, bucket))
+        extra = await action(connection, payloads.payload_object(args))
+    except ChilloutError as exc:
+        logger.info("%s from %s refused: %s", name, connection.sid, exc.message)
+        return {"ok": False, "error": exc.message}
+    except DATABASE_DOWN as exc:
+        logger.warning("%s from %s failed, database unavailable: %s", name, connection.sid, exc)
+        return {"ok": False, "error": "database unavailable"}
+    except Exception:
+        logger.exception("%s from %s failed", name, connection.sid)
+        return {"ok": False, "error": "internal server error"}
+    return {"ok": True, **(extra or {})}
+
+
+# --- connection --------------------------------------------------------------------------
+
+
+@sio.event
+async def connect(sid: str, environ: dict, auth=None) -> None:
+    """Count the connection against its IP's cap; refused ones never reach `disconnect`."""
+    ip = client_ip(environ)
+    if ip is not None and not await state.connection_acquire(ip=ip, limit=settings.MAX_CONNECTIONS_PER_IP):
+        logger.info("connection from %s refused: too many connections", ip)
+        raise ConnectionRefusedError("too many connections")
+    connection_register(sid=sid, ip=ip, media_base=media_base(environ))
+
+
+@sio.event
+async def disconnect(sid: str, reason=None) -> None:
+    """Leave the room (and its call) after the socket's last event has finished."""
+    connection = connection_get(sid=sid)
+    if connection is None:
+        return
+    async with connection.lock:
+        try:
+            await actions.do_room_leave(connection=connection)
+        except Exception:
+            logger.exception("clean-up of %s after disconnect failed", sid)
+        finally:
+            connection_drop(sid=sid)
+            if connection.ip is not None:
+                await state.connection_release(ip=connection.ip)
+
+
+# --- rooms -------------------------------------------------------------------------------
+
+
+@socket_event("join_room")
+async def join_room(connection: Connection, data: dict) -> dict:
+    payload = payloads.payload_join(data)
+    await actions.do_room_join(connection=connection, room_id=payload.room_id, username=payload.username)
+    return {"username": payload.username}
+
+
+@socket_event("leave_room")
+async def leave_room(connection: Connection, data: dict) -> None:
+    """Leaving a room the socket is not in is a no-op."""
+    payload = payloads.payload_room(data)
+    binding = await state.binding_get(sid=connection.sid)
+    if binding is not None and binding.room_id == payload.room_id:
+        await actions.do_room_leave(connection=connection)
+
+
+# --- messages ----------------------------------------------------------------------------
+
+
+@socket_event("send_message", bucket=WRITE_BUCKET)
+async def send_message(connection: Connection, data: dict) -> dict:
+    wire = await actions.do_text_send(connection=connection, payload=payloads.payload_text(data))
+    return {"message": wire}
+
+
+def media_send_action(kind: MediaKind) -> Action:
+    async def send_media_message(connection: Connection, data: dict) -> dict:
+        payload = payloads.payload_media(data, kind=kind)
+        wire = await actions.do_media_send(connection=connection, kind=kind, payload=payload)
+        return {"message": wire}
+
+    return send_media_message
+
+
+for _kind in actions.MEDIA_SENDS:
+    socket_event(f"send_{_kind.name}_message", bucket=WRITE_BUCKET)(media_send_action(_kind))
+
+
+@socket_event("delete_message", bucket=WRITE_BUCKET)
+async def delete_message(connection: Connection, data: dict) -> None:
+    await actions.do_message_delete(connection=connection, payload=payloads.payload_delete(data))
+
+
+# --- calls -------------------------------------------------------------------------------
+
+
+@socket_event("join_call", bucket=WRITE_BUCKET)
+async def join_call(connection: Connection, data: dict) -> None:
+    payload = payloads.payload_room(data)
+    await actions.do_call_join(connection=connection, room_id=payload.room_id, claimed=payload.username)
+
+
+@socket_event("leave_call", bucket=WRITE_BUCKET)
+async def leave_call(connection: Connection, data: dict) -> None:
+    payload = payloads.payload_room(data)
+    await actions.do_call_leave_event(connection=connection, room_id=payload.room_id, claimed=payload.username)
+
+
+def relay_action(relay: actions.Relay) -> Action:
+    async def relay_signal(connection: Connection, data: dict) -> None:
+        payload = payloads.payload_relay(data, body_key=relay.body_key)
+        await actions.do_relay(connection=connection, relay=relay, payload=payload)
+
+    return relay_signal
+
+
+for _relay in actions.RELAYS:
+    socket_event(_relay.event, bucket=RELAY_BUCKET)(relay_action(_relay))

@@ -1,0 +1,150 @@
+"""Socket.IO client helpers for the real-time tests.
+
+Every test talks to a real server (see `tests/conftest.py`) through python-socketio's
+`AsyncClient`. `SocketClient` records every event it receives, in order, and offers:
+
+* `next(event)`: the next payload of that event not returned before, waiting up to `WAIT`;
+* `assert_no(event)`: no new payload of that event arrives within `QUIET` seconds;
+* `call(event, *args)`: emit with an acknowledgement callback and return the ack.
+
+Waits are generous (the machine is small and shared); nothing here measures speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import defaultdict
+
+import httpx
+import pytest
+import socketio
+
+WAIT = 10.0  # longest wait for something that must arrive
+QUIET = 0.7  # how long to watch for something that must not arrive
+
+WEBM_BYTES = (
+    bytes.fromhex("1a45dfa3") + bytes.fromhex("9f4286810142f7810142f2810442f381084282847765626d") + b"\x00" * 512
+)
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 512
+MEDIA_BYTES = {"voice": WEBM_BYTES, "image": PNG_BYTES}
+
+
+class SocketClient:
+    def __init__(self, url: str, *, transports: tuple[str, ...] = ("websocket",)) -> None:
+        self.url = url
+        self.transports = list(transports)
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, object]] = []
+        self._cursor: dict[str, int] = defaultdict(int)
+        self._changed = asyncio.Event()
+        self.connect_errors: list = []
+        self.sio.on("*", self._record)
+        self.sio.on("connect_error", self.connect_errors.append)
+
+    async def _record(self, event: str, *args) -> None:
+        self.events.append((event, args[0] if len(args) == 1 else list(args)))
+        self._changed.set()
+
+    async def connect(self) -> SocketClient:
+        await self.sio.connect(self.url, transports=self.transports, wait_timeout=WAIT)
+        return self
+
+    async def disconnect(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+    @property
+    def sid(self) -> str:
+        return self.sio.get_sid()
+
+    def received(self, event: str) -> list:
+        return [data for name, data in self.events if name == event]
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+    async def next(self, event: str, *, timeout: float = WAIT):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            payloads = self.received(event)
+            index = self._cursor[event]
+            if len(payloads) > index:
+                self._cursor[event] = index + 1
+                return payloads[index]
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"no {event!r} within {timeout} s; received {self.names()}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def assert_no(self, event: str, *, within: float = QUIET) -> None:
+        await asyncio.sleep(within)
+        extra = self.received(event)[self._cursor[event] :]
+        assert not extra, f"unexpected {event!r}: {extra}"
+
+    def skip_pending(self, event: str) -> None:
+        """Mark everything received so far of `event` as seen."""
+        self._cursor[event] = len(self.received(event))
+
+    async def call(self, event: str, *args, timeout: float = WAIT):
+        """Emit with an ack callback; no `args` sends the event without any payload."""
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        return await self.sio.call(event, data, timeout=timeout)
+
+    async def emit(self, event: str, *args) -> None:
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        await self.sio.emit(event, data)
+
+    async def join(self, room_id: str, username: str | None = None) -> dict:
+        payload = {"roomId": room_id} if username is None else {"roomId": room_id, "username": username}
+        ack = await self.call("join_room", payload)
+        assert ack["ok"] is True, ack
+        return ack
+
+
+@pytest.fixture
+async def connect(server):
+    """`await connect()` opens a client to the shared server (or `url=`); all closed afterwards."""
+    clients: list[SocketClient] = []
+
+    async def open_client(*, url: str | None = None, transports: tuple[str, ...] = ("websocket",)) -> SocketClient:
+        client = SocketClient(url or server.url, transports=transports)
+        clients.append(client)
+        return await client.connect()
+
+    yield open_client
+    for client in clients:
+        await client.disconnect()
+
+
+@pytest.fixture
+async def joined(connect, room_id):
+    """`await joined("alice")`: a client already in the test's room as that name."""
+
+    async def open_joined(username: str, *, room: str | None = None) -> SocketClient:
+        client = await connect()
+        await client.join(room or room_id, username)
+        return client
+
+    return open_joined
+
+
+async def media_upload(base_url: str, *, room_id: str, kind: str, username: str = "uploader") -> str:
+    """Upload a tiny valid file over REST; returns its relative URL (`/api/<kind>/<id>`)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        response = await client.post(
+            f"/api/room/{room_id}/{kind}",
+            files={kind: ("blob", io.BytesIO(MEDIA_BYTES[kind]), "application/octet-stream")},
+            data={"username": username},
+        )
+    assert response.status_code == 200, response.text
+    return response.json()["url"]
+
+
+def stored_messages(mongo, room_id: str) -> list[dict]:
+    return list(mongo.messages.find({"roomId": room_id}).sort("_id", 1))

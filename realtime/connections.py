@@ -48,6 +48,11 @@ def connection_get(*, sid: str) -> Connection | None:
     return _connections.get(sid)
 
 
+def connection_sids() -> list[str]:
+    """The sids of every connection this process serves now."""
+    return list(_connections)
+
+
 def connection_drop(*, sid: str) -> None:
     _connections.pop(sid, None)
 

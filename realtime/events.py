@@ -14,14 +14,18 @@ Every handler is wrapped by `socket_event`, which gives all of them the same beh
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 from socketio.exceptions import ConnectionRefusedError
 
+from chillout_project import metrics
 from chillout_project.errors import ChilloutError
 from chillout_project.http import DATABASE_DOWN
+from chillout_project.lifecycle import shutdown_hook_add
 from realtime import actions, payloads
 from realtime.connections import (
     Connection,
@@ -29,6 +33,7 @@ from realtime.connections import (
     connection_drop,
     connection_get,
     connection_register,
+    connection_sids,
     media_base,
 )
 from realtime.ratelimit import bucket_take
@@ -64,20 +69,37 @@ def socket_event(name: str, *, bucket: str | None = None) -> Callable[[Action], 
 
 
 async def event_run(*, name: str, connection: Connection, action: Action, bucket: str | None, args: tuple) -> dict:
+    started = time.perf_counter()
     try:
         if bucket is not None:
             bucket_take(getattr(connection, bucket))
         extra = await action(connection, payloads.payload_object(args))
     except ChilloutError as exc:
-        logger.info("%s from %s refused: %s", name, connection.sid, exc.message)
-        return {"ok": False, "error": exc.message}
+        return event_refused(name=name, sid=connection.sid, reason=exc.code, error=exc.message, started=started)
     except DATABASE_DOWN as exc:
         logger.warning("%s from %s failed, database unavailable: %s", name, connection.sid, exc)
-        return {"ok": False, "error": "database unavailable"}
+        return event_refused(
+            name=name, sid=connection.sid, reason="database_unavailable", error="database unavailable", started=started
+        )
     except Exception:
         logger.exception("%s from %s failed", name, connection.sid)
-        return {"ok": False, "error": "internal server error"}
+        return event_refused(
+            name=name, sid=connection.sid, reason="internal_error", error="internal server error", started=started
+        )
+    metrics.socket_event_record(event=name, outcome="handled", seconds=time.perf_counter() - started, sid=connection.sid)
+    await rooms_online_publish()  # joins and leaves, explicit or implicit, change it
     return {"ok": True, **(extra or {})}
+
+
+def event_refused(*, name: str, sid: str, reason: str, error: str, started: float) -> dict:
+    metrics.socket_event_record(
+        event=name, outcome="refused", reason=reason, seconds=time.perf_counter() - started, sid=sid
+    )
+    return {"ok": False, "error": error}
+
+
+async def rooms_online_publish() -> None:
+    metrics.rooms_online_set(count=await state.rooms_online_count())
 
 
 # --- connection --------------------------------------------------------------------------
@@ -88,9 +110,11 @@ async def connect(sid: str, environ: dict, auth=None) -> None:
     """Count the connection against its IP's cap; refused ones never reach `disconnect`."""
     ip = client_ip(environ)
     if ip is not None and not await state.connection_acquire(ip=ip, limit=settings.MAX_CONNECTIONS_PER_IP):
-        logger.info("connection from %s refused: too many connections", ip)
+        metrics.socket_event_record(event="connect", outcome="refused", reason="too_many_connections", sid=sid)
         raise ConnectionRefusedError("too many connections")
     connection_register(sid=sid, ip=ip, media_base=media_base(environ))
+    metrics.socket_connected()
+    logger.info("socket %s connected from %s", sid, ip)
 
 
 @sio.event
@@ -108,6 +132,19 @@ async def disconnect(sid: str, reason=None) -> None:
             connection_drop(sid=sid)
             if connection.ip is not None:
                 await state.connection_release(ip=connection.ip)
+            metrics.socket_disconnected()
+            await rooms_online_publish()
+            logger.info("socket %s disconnected (%s)", sid, reason)
+
+
+async def sockets_close() -> None:
+    """At graceful shutdown: disconnect every socket, each with its clean-up (presence,
+    call roster, the persisted "left the audio call" notice), then stop the server's tasks."""
+    await asyncio.gather(*(sio.disconnect(sid) for sid in connection_sids()), return_exceptions=True)
+    await sio.shutdown()
+
+
+shutdown_hook_add(sockets_close)
 
 
 # --- rooms -------------------------------------------------------------------------------

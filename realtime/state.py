@@ -70,6 +70,10 @@ class RealtimeState(abc.ABC):
         """Remove `sid` from the room's call; False if it was not in it."""
 
     @abc.abstractmethod
+    async def rooms_online_count(self) -> int:
+        """How many rooms have at least one connection in them (for metrics)."""
+
+    @abc.abstractmethod
     async def connection_acquire(self, *, ip: str, limit: int) -> bool:
         """Count one more connection from `ip`, unless it already has `limit` (0 = no limit)."""
 
@@ -91,6 +95,9 @@ class InMemoryState(RealtimeState):
 
     async def binding_get(self, *, sid: str) -> Binding | None:
         return self._bindings.get(sid)
+
+    async def rooms_online_count(self) -> int:
+        return len(self._presence)
 
     async def room_join(self, *, sid: str, room_id: str, username: str) -> list[str]:
         self._presence_drop(sid)

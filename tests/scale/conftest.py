@@ -97,10 +97,11 @@ def cluster_factory(server_factory, redis_url):
     """`cluster_factory(n=2, **env)`: n servers on the session's Redis, with their own prefix."""
     client = redis.Redis.from_url(redis_url)
 
-    def start(*, n: int = 2, **env) -> Cluster:
+    def start(*, n: int = 2, daphne_args: tuple[str, ...] = (), **env) -> Cluster:
         prefix = f"test-{uuid.uuid4().hex[:8]}:"
         env = {"REDIS_URL": redis_url, "REDIS_PREFIX": prefix, "DEAD_PROCESS_SECONDS": DEAD_PROCESS_SECONDS, **env}
-        return Cluster(servers=[server_factory(**env) for _ in range(n)], prefix=prefix, redis=client)
+        servers = [server_factory(daphne_args=daphne_args, **env) for _ in range(n)]
+        return Cluster(servers=servers, prefix=prefix, redis=client)
 
     yield start
     client.close()

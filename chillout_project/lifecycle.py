@@ -89,10 +89,15 @@ class BackgroundTasks:
         for name, loop in _loops.items():
             self.tasks.append(running.create_task(loop(), name=name))
 
-    async def stop(self) -> None:
+    async def stop(self, *, timeout: float = 10.0) -> None:
+        """Cancel every task and wait for them, at most `timeout`: a task that ignores its
+        cancellation is logged and left behind rather than holding up the shutdown."""
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=timeout)
+            for task in pending:
+                logger.error("background task %s did not stop when cancelled", task.get_name())
         self.tasks.clear()
 
 

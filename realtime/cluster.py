@@ -42,7 +42,13 @@ def cluster_period() -> float:
 
 
 async def every_period(*, what: str, step: Callable[[], Awaitable[None]]) -> None:
-    """Run `step` every `cluster_period()` until cancelled; an error is logged, and the loop goes on."""
+    """Run `step` every `cluster_period()` until cancelled; an error is logged, and the loop goes on.
+
+    A cancellation that arrives inside a step can be swallowed by a library on the way
+    (seen at shutdown while a reaper step was emitting): the task's `cancelling()` count
+    still says it was asked to stop, so the loop checks it after every step.
+    """
+    task = asyncio.current_task()
     while True:
         try:
             await step()
@@ -50,6 +56,8 @@ async def every_period(*, what: str, step: Callable[[], Awaitable[None]]) -> Non
             raise
         except Exception:
             logger.exception("%s failed", what)
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         await asyncio.sleep(cluster_period())
 
 

@@ -1,5 +1,9 @@
-"""`RedisState` on a real redis-server, without a Chillout server: the same promises as
-`InMemoryState` (tests/realtime/test_state.py), across two instances (two processes)."""
+"""`RedisState` on a real redis-server, without a Chillout server.
+
+The in-memory state's tests run here again (imported below) with the `states` fixture of
+this module: several `RedisState` instances on one prefix, as several processes; then
+what only a shared state has: concurrency, dead processes, periodic turns.
+"""
 
 import asyncio
 import uuid
@@ -7,7 +11,12 @@ import uuid
 import pytest
 
 from realtime.redis_state import RedisState
-from realtime.state import Binding, CallMember
+from tests.realtime.test_state import (  # noqa: F401  (collected here too, with this module's `states`)
+    test_a_socket_is_in_one_room_at_a_time,
+    test_call_roster_in_join_order,
+    test_connections_per_ip,
+    test_presence_is_per_connection_and_names_keep_their_place,
+)
 
 
 @pytest.fixture
@@ -23,38 +32,6 @@ async def states(redis_url):
     yield make
     for state in made:
         await state.redis.aclose()
-
-
-async def test_presence_across_processes_keeps_join_order_and_counts_connections(states):
-    a, b = states(2)
-    assert await a.room_join(sid="a1", room_id="r", username="alice") == ["alice"]
-    assert await b.room_join(sid="b1", room_id="r", username="bob") == ["alice", "bob"]
-    assert await b.room_join(sid="a2", room_id="r", username="alice") == ["alice", "bob"]
-    assert await b.room_leave(sid="a1") == (Binding(room_id="r", username="alice"), ["alice", "bob"])
-    assert await a.room_leave(sid="a2") == (Binding(room_id="r", username="alice"), ["bob"])
-    assert await a.room_leave(sid="a2") == (None, [])
-    assert await a.binding_get(sid="b1") == Binding(room_id="r", username="bob")
-    assert await a.rooms_online_count() == 1
-    await a.room_leave(sid="b1")
-    assert await b.rooms_online_count() == 0
-
-
-async def test_a_socket_is_in_one_room_at_a_time(states):
-    (state,) = states(1)
-    await state.room_join(sid="s", room_id="one", username="alice")
-    await state.room_join(sid="other", room_id="one", username="bob")
-    assert await state.room_join(sid="s", room_id="two", username="alice") == ["alice"]
-    assert await state.room_leave(sid="other") == (Binding(room_id="one", username="bob"), [])
-
-
-async def test_call_roster_in_join_order(states):
-    a, b = states(2)
-    assert await a.call_join(room_id="r", sid="a", username="alice") == []
-    assert await b.call_join(room_id="r", sid="a", username="alice") is None
-    assert await b.call_join(room_id="r", sid="b", username="bob") == [CallMember(sid="a", username="alice")]
-    assert await a.call_leave(room_id="r", sid="a") is True
-    assert await b.call_leave(room_id="r", sid="a") is False
-    assert await a.call_join(room_id="r", sid="c", username="carol") == [CallMember(sid="b", username="bob")]
 
 
 async def test_concurrent_joins_and_leaves_never_corrupt_counts_or_order(states):
@@ -73,17 +50,6 @@ async def test_concurrent_joins_and_leaves_never_corrupt_counts_or_order(states)
     for i in range(3):
         await b.room_leave(sid=f"keep-{i}")
     assert await a.redis.exists(a.key("pn", "busy"), a.key("pc", "busy")) == 0
-
-
-async def test_connections_per_ip_are_counted_across_processes(states):
-    a, b = states(2)
-    assert await a.connection_acquire(ip="1.2.3.4", limit=2) is True
-    assert await b.connection_acquire(ip="1.2.3.4", limit=2) is True
-    assert await a.connection_acquire(ip="1.2.3.4", limit=2) is False
-    assert await b.connection_acquire(ip="5.6.7.8", limit=2) is True
-    await b.connection_release(ip="1.2.3.4")
-    assert await a.connection_acquire(ip="1.2.3.4", limit=2) is True
-    assert all([await a.connection_acquire(ip="9.9.9.9", limit=0) for _ in range(50)])
 
 
 async def test_a_dead_process_is_reaped_once_and_its_ip_counts_released(states):

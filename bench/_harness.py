@@ -72,7 +72,10 @@ def server_process(mongo_uri: str, *, command: list[str] | None = None, **env_ov
     env.update({k: str(v) for k, v in env_overrides.items()})
     command = command or [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", "chillout_project.asgi:application"]
     command = [part.replace("{port}", str(port)) for part in command]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # BENCH_SERVER_LOG=<dir>: keep each server's output there (server-<port>.log).
+    log_dir = os.environ.get("BENCH_SERVER_LOG")
+    output = open(Path(log_dir) / f"server-{port}.log", "ab") if log_dir else subprocess.DEVNULL
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -93,3 +96,25 @@ def server_process(mongo_uri: str, *, command: list[str] | None = None, **env_ov
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+@contextlib.contextmanager
+def redis_server():
+    """A throwaway redis-server (Debian package `redis-server`) on a free port; yields (url, pid)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="chillout-redis-") as workdir:
+        process = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("redis-server did not start")
+                time.sleep(0.1)
+            yield f"redis://127.0.0.1:{port}/0", process.pid
+        finally:
+            process.terminate()
+            process.wait(30)

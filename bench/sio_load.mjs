@@ -3,6 +3,10 @@
 //   SCENARIO=echo|chat-closed|chat-open|fanout|connections|churn URL=http://127.0.0.1:5000 \
 //   PIDS=<server pid>,<db pid> node bench/sio_load.mjs
 //
+// URL may be a comma-separated list (several server processes sharing REDIS_URL): the
+// sockets are spread over them round-robin, in the order they are opened, so a room's
+// members (and the fanout room's 500 receivers) are split evenly between the processes.
+//
 // Prints one JSON line: the scenario's figures plus the CPU (cores) and RSS (MB) of each pid
 // in PIDS over the measured phase, read from /proc. Started by bench/run.py, which owns the
 // server and the database; run it by hand against any running server too.
@@ -10,7 +14,8 @@ import { io } from "socket.io-client";
 import fs from "node:fs";
 
 const env = process.env;
-const URL = env.URL || "http://127.0.0.1:5000";
+const URLS = (env.URL || "http://127.0.0.1:5000").split(",").filter(Boolean);
+let opened = 0;
 const SCENARIO = env.SCENARIO || "echo";
 const DURATION = +(env.DURATION || 10) * 1000;
 const ROOMS = +(env.ROOMS || 10);
@@ -59,7 +64,7 @@ function meter() {
 
 function connect() {
   return new Promise((resolve, reject) => {
-    const socket = io(URL, { transports: [TRANSPORT], forceNew: true, reconnection: false, timeout: 60000 });
+    const socket = io(URLS[opened++ % URLS.length], { transports: [TRANSPORT], forceNew: true, reconnection: false, timeout: 60000 });
     socket.once("connect", () => resolve(socket));
     socket.once("connect_error", (err) => reject(err));
   });
@@ -281,5 +286,5 @@ if (!run) {
   process.exit(2);
 }
 const result = await run();
-console.log(JSON.stringify({ scenario: SCENARIO, transport: TRANSPORT, ...result }));
+console.log(JSON.stringify({ scenario: SCENARIO, transport: TRANSPORT, processes: URLS.length, ...result }));
 process.exit(0);

@@ -1,8 +1,9 @@
 """The server process's lifetime: background tasks at start, a graceful stop on SIGTERM.
 
-Start. Daphne sends no ASGI lifespan events, so background tasks (the periodic purge)
-start with the first HTTP request or websocket connection (`ObservedApp` calls
-`background.start()`), on the server's own event loop. Servers that do send lifespan
+Start. Daphne sends no ASGI lifespan events, so background tasks (the periodic purge, and
+with `REDIS_URL` the heartbeat and reaper registered by `realtime.cluster`) start with the
+first HTTP request or websocket connection (`ObservedApp` calls `background.start()`), on
+the server's own event loop. Servers that do send lifespan
 events (uvicorn) start them at `lifespan.startup` instead (`LifespanApp`).
 
 Stop. What Daphne does on its own on SIGTERM (read in daphne/server.py and Twisted's
@@ -29,6 +30,7 @@ A second SIGTERM, or SIGINT, stops at once as before.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -42,6 +44,7 @@ from chillout_project.observe import tracker
 logger = logging.getLogger(__name__)
 
 _hooks: list[Callable[[], Awaitable[None]]] = []
+_loops: dict[str, Callable[[], Awaitable[None]]] = {}
 
 
 def shutdown_hook_add(hook: Callable[[], Awaitable[None]]) -> None:
@@ -51,6 +54,16 @@ def shutdown_hook_add(hook: Callable[[], Awaitable[None]]) -> None:
     grace period; an exception is logged and the shutdown goes on.
     """
     _hooks.append(hook)
+
+
+def background_loop_add(*, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    """Register a coroutine function run as a background task for the process's lifetime.
+
+    For `realtime/` (the Redis heartbeat and reaper): registered at import, started with the
+    periodic purge by `BackgroundTasks.start`, cancelled by `BackgroundTasks.stop`. The loop
+    must catch its own errors: one that returns or raises is not restarted.
+    """
+    _loops[name] = loop
 
 
 class BackgroundTasks:
@@ -64,20 +77,27 @@ class BackgroundTasks:
         if self.started:
             return
         self.started = True
+        from realtime.state import state
         from rooms.purge import purge_loop
 
-        if settings.PURGE_INTERVAL_SECONDS > 0:
-            self.tasks.append(
-                asyncio.get_running_loop().create_task(
-                    purge_loop(interval=settings.PURGE_INTERVAL_SECONDS), name="chillout-purge"
-                )
-            )
+        running = asyncio.get_running_loop()
+        interval = settings.PURGE_INTERVAL_SECONDS
+        if interval > 0:
+            turn = functools.partial(state.turn_take, name="purge", seconds=interval)
+            self.tasks.append(running.create_task(purge_loop(interval=interval, turn=turn), name="chillout-purge"))
             logger.info("periodic purge every %s s", settings.PURGE_INTERVAL_SECONDS)
+        for name, loop in _loops.items():
+            self.tasks.append(running.create_task(loop(), name=name))
 
-    async def stop(self) -> None:
+    async def stop(self, *, timeout: float = 10.0) -> None:
+        """Cancel every task and wait for them, at most `timeout`: a task that ignores its
+        cancellation is logged and left behind rather than holding up the shutdown."""
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=timeout)
+            for task in pending:
+                logger.error("background task %s did not stop when cancelled", task.get_name())
         self.tasks.clear()
 
 

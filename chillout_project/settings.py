@@ -114,6 +114,15 @@ HISTORY_PAGE_DEFAULT = 50  # `before` without `limit`
 # --- Scale-out ---------------------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Every Redis key and the Socket.IO pub/sub channel start with this, so that several
+# deployments (or test runs) can share one Redis without seeing each other.
+REDIS_PREFIX = env.str("REDIS_PREFIX", default="chillout:")
+# A process whose heartbeat is this old is taken for dead: the others remove its sockets
+# (presence, call rosters, per-IP counts) with the effects of a disconnect. It refreshes
+# its heartbeat every third of this, and the others look for dead ones as often.
+DEAD_PROCESS_SECONDS = env.float("DEAD_PROCESS_SECONDS", default=30.0)
+if DEAD_PROCESS_SECONDS <= 0:
+    raise ImproperlyConfigured("DEAD_PROCESS_SECONDS must be positive")
 
 # --- Logging -----------------------------------------------------------------------
 

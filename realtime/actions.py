@@ -17,11 +17,12 @@ racing to join never both miss each other.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 from chillout_project.errors import Forbidden, InvalidInput, NotFound
-from realtime.connections import Connection
+from realtime.connections import Connection, connection_sids
 from realtime.payloads import DeletePayload, MediaPayload, RelayPayload, TextPayload
 from realtime.server import sio
 from realtime.state import Binding, state
@@ -96,15 +97,27 @@ async def do_room_join(*, connection: Connection, room_id: str, username: str) -
 
 
 async def do_room_leave(*, connection: Connection) -> Binding | None:
-    """Take the socket out of its room (and that room's call); returns what it left."""
+    """Take the socket out of its room (and that room's call); returns what it left.
+
+    Also what removes the sockets of a dead process (`realtime.cluster`), so the socket may
+    be served elsewhere, and be removed concurrently by another caller: only the one whose
+    atomic `room_leave` / `call_leave` removed it announces it.
+    """
     binding = await state.binding_get(sid=connection.sid)
     if binding is None:
         return None
     await do_call_leave(connection=connection, binding=binding)
-    _, online = await state.room_leave(sid=connection.sid)
+    left, online = await state.room_leave(sid=connection.sid)
     await sio.leave_room(connection.sid, binding.room_id)
-    await notify_online_users(room_id=binding.room_id, online=online)
-    return binding
+    if left is None:
+        return None
+    await notify_online_users(room_id=left.room_id, online=online)
+    return left
+
+
+async def do_sockets_disconnect() -> None:
+    """Disconnect every socket of this process, each with its clean-up (see `events.disconnect`)."""
+    await asyncio.gather(*(sio.disconnect(sid) for sid in connection_sids()), return_exceptions=True)
 
 
 async def notify_online_users(*, room_id: str, online: list[str]) -> None:

@@ -14,7 +14,6 @@ Every handler is wrapped by `socket_event`, which gives all of them the same beh
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,13 +26,13 @@ from chillout_project.errors import ChilloutError
 from chillout_project.http import DATABASE_DOWN
 from chillout_project.lifecycle import shutdown_hook_add
 from realtime import actions, payloads
+from realtime.cluster import cluster_install
 from realtime.connections import (
     Connection,
     client_ip,
     connection_drop,
     connection_get,
     connection_register,
-    connection_sids,
     media_base,
 )
 from realtime.ratelimit import bucket_take
@@ -139,12 +138,15 @@ async def disconnect(sid: str, reason=None) -> None:
 
 async def sockets_close() -> None:
     """At graceful shutdown: disconnect every socket, each with its clean-up (presence,
-    call roster, the persisted "left the audio call" notice), then stop the server's tasks."""
-    await asyncio.gather(*(sio.disconnect(sid) for sid in connection_sids()), return_exceptions=True)
+    call roster, the persisted "left the audio call" notice), stop the server's tasks, and
+    leave the shared state (with `REDIS_URL`: the others need not wait to reap this process)."""
+    await actions.do_sockets_disconnect()
     await sio.shutdown()
+    await state.close()
 
 
 shutdown_hook_add(sockets_close)
+cluster_install()
 
 
 # --- rooms -------------------------------------------------------------------------------

@@ -1,5 +1,11 @@
 """The python-socketio `AsyncServer` and its ASGI app.
 
+With `REDIS_URL` the server's client manager is python-socketio's `AsyncRedisManager`: an
+emit is delivered to this process's sockets and published on Redis for the other
+processes to deliver to theirs (a room's members on every process; a sid wherever it is
+served). Room membership itself stays local to each process, so presence is never read
+from it (see `realtime.state`).
+
 The handlers live in `realtime.events`, imported at the bottom so that whoever imports
 `sio` (the ASGI application) gets a server with every handler registered.
 """
@@ -12,13 +18,35 @@ def cors_origins():
     return "*" if settings.CORS_ALLOW_ALL_ORIGINS else list(settings.CORS_ALLOWED_ORIGINS)
 
 
+def client_manager() -> socketio.AsyncManager | None:
+    """The Redis pub/sub manager when processes share the work, else the default local one."""
+    if not settings.REDIS_URL:
+        return None
+    return socketio.AsyncRedisManager(settings.REDIS_URL, channel=f"{settings.REDIS_PREFIX}socketio")
+
+
 sio = socketio.AsyncServer(
     async_mode="asgi",
+    client_manager=client_manager(),
     cors_allowed_origins=cors_origins(),
     max_http_buffer_size=settings.MAX_PACKET_BYTES,
     ping_interval=25,
     ping_timeout=20,
 )
+
+
+
+async def pubsub_start() -> None:
+    """Subscribe to the other processes' emits now rather than at this process's first socket.
+
+    python-socketio starts its manager (for Redis: the subscriber task) on the first
+    connection; an emit published before the subscription is in place is lost for this
+    process. Run as a background task, that is at the first request (Daphne's health check).
+    """
+    if not sio.manager_initialized:
+        sio.manager_initialized = True
+        sio.manager.initialize()
+
 
 sio_app = socketio.ASGIApp(sio, socketio_path="socket.io")
 

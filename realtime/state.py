@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -45,6 +46,9 @@ class CallMember:
 
 
 class RealtimeState(abc.ABC):
+    shared: bool = False
+    """True when other processes see the same state (and need a heartbeat and a reaper)."""
+
     @abc.abstractmethod
     async def binding_get(self, *, sid: str) -> Binding | None:
         """The room and name `sid` is bound to, or None if it is in no room."""
@@ -80,6 +84,28 @@ class RealtimeState(abc.ABC):
     @abc.abstractmethod
     async def connection_release(self, *, ip: str) -> None:
         """Forget one connection from `ip` (after a successful `connection_acquire`)."""
+
+    # A single process has no peers: the defaults below are what it needs of these.
+
+    async def heartbeat(self) -> bool:
+        """Tell the other processes this one is alive; False if they had given it up for dead."""
+        return True
+
+    async def dead_connections(self) -> AsyncIterator[str]:
+        """The sids that processes found dead were serving, each handed to one caller only.
+
+        The caller removes each one (`realtime.cluster`) with the effects of a disconnect.
+        """
+        return
+        yield
+
+    async def turn_take(self, *, name: str, seconds: float) -> bool:
+        """True if this process should run the periodic job `name` now: once per `seconds`
+        across every process sharing the state."""
+        return True
+
+    async def close(self) -> None:
+        """At shutdown, after every socket has been disconnected: leave the shared state."""
 
 
 class InMemoryState(RealtimeState):
@@ -156,10 +182,15 @@ class InMemoryState(RealtimeState):
 
 
 def state_create() -> RealtimeState:
-    """The process's state backend. Only the in-memory one exists so far (see the module doc)."""
-    if settings.REDIS_URL:
-        logger.warning("REDIS_URL is set, but presence and call rosters are still kept per process")
-    return InMemoryState()
+    """The process's state backend: in Redis when `REDIS_URL` is set, else in memory.
+
+    The Redis client is imported only then, so a single process needs no Redis package.
+    """
+    if not settings.REDIS_URL:
+        return InMemoryState()
+    from realtime.redis_state import RedisState
+
+    return RedisState(url=settings.REDIS_URL, prefix=settings.REDIS_PREFIX, dead_after=settings.DEAD_PROCESS_SECONDS)
 
 
 state: RealtimeState = state_create()

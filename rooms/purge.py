@@ -35,6 +35,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -238,11 +239,18 @@ async def lease_release(*, name: str, owner: str) -> None:
     await async_db().locks.delete_one({"_id": name, "owner": owner})
 
 
-async def purge_loop(*, interval: float) -> None:
-    """Run a purge pass every `interval` seconds until cancelled; errors are logged, not fatal."""
+async def purge_loop(*, interval: float, turn: Callable[[], Awaitable[bool]] | None = None) -> None:
+    """Run a purge pass every `interval` seconds until cancelled; errors are logged, not fatal.
+
+    `turn()`, when given, says whether this process runs this period's pass: with several
+    processes (`REDIS_URL`) only the first to ask in each period does, instead of each of
+    them running one pass after the other. The lease still guards against overlaps (with
+    `manage.py purge_expired`, or a pass longer than the period).
+    """
     while True:
         try:
-            await room_purge_expired()
+            if turn is None or await turn():
+                await room_purge_expired()
         except PurgeBusy:
             logger.debug("purge skipped: another process holds the lease")
         except asyncio.CancelledError:

@@ -34,6 +34,7 @@ class ServerProcess:
     env: dict
     log_path: Path
     command: list[str] = field(default_factory=list)
+    daphne_args: tuple[str, ...] = ()  # extra options of the default command, e.g. --proxy-headers
     port: int = 0
     process: subprocess.Popen | None = None
 
@@ -47,6 +48,7 @@ class ServerProcess:
             sys.executable,
             "-m",
             "daphne",
+            *self.daphne_args,
             "-b",
             "127.0.0.1",
             "-p",
@@ -132,10 +134,13 @@ def server_factory(tmp_path_factory, mongo_uri):
     started: list[ServerProcess] = []
     logs = tmp_path_factory.mktemp("server-logs")
 
-    def start(*, command: list[str] | None = None, **overrides) -> ServerProcess:
+    def start(*, command: list[str] | None = None, daphne_args: tuple[str, ...] = (), **overrides) -> ServerProcess:
         overrides.setdefault("MONGO_URI", mongo_uri)
         server = ServerProcess(
-            env=server_env(**overrides), log_path=logs / f"server-{len(started)}.log", command=command or []
+            env=server_env(**overrides),
+            log_path=logs / f"server-{len(started)}.log",
+            command=command or [],
+            daphne_args=daphne_args,
         )
         started.append(server)
         return server.start()

@@ -31,10 +31,11 @@ MEDIA_BYTES = {"voice": WEBM_BYTES, "image": PNG_BYTES}
 
 
 class SocketClient:
-    def __init__(self, url: str, *, transports: tuple[str, ...] = ("websocket",)) -> None:
+    def __init__(self, url: str, *, transports: tuple[str, ...] = ("websocket",), **client_options) -> None:
+        """`client_options` go to `socketio.AsyncClient` (e.g. `http_session=`)."""
         self.url = url
         self.transports = list(transports)
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=False, **client_options)
         self.events: list[tuple[str, object]] = []
         self._cursor: dict[str, int] = defaultdict(int)
         self._changed = asyncio.Event()

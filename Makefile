@@ -3,15 +3,23 @@ PYTHON ?= python3
 PORT ?= 5000
 VENV ?= .venv
 
-.PHONY: run test
+.PHONY: run test system-deps
 
 run:  ## install into .venv and serve on http://localhost:$(PORT) with the embedded database
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --pre -r requirements/embedded.txt
 	$(VENV)/bin/python manage.py runserver 0.0.0.0:$(PORT)
 
-test:  ## install everything (Python, Node test client) and run every test
+test: system-deps  ## install everything (Python, Node test client, Redis, nginx) and run every test
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --pre -r requirements/dev.txt
 	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
 	$(VENV)/bin/python -m pytest
+
+# The scale-out tests start their own redis-server and nginx (Debian packages); nothing
+# needs to be running. Installed with apt-get when missing (as root, else through sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@PATH="$$PATH:/usr/sbin:/sbin"; command -v redis-server >/dev/null && command -v nginx >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server nginx; }

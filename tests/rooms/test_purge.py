@@ -18,8 +18,11 @@ TTL = 3600
 
 @pytest.fixture
 def purge_db(settings, mongo_uri):
-    """Point this process's mongo module at a fresh database; TTL one hour (the embedded
-    TTL monitor then leaves our hand-made expired rooms to the purge)."""
+    """Point this process's mongo module at a fresh database whose rooms have no TTL index.
+
+    The session's embedded server sweeps TTL indexes every second and would race the purge
+    for the hand-made expired rooms; these tests are about the purge pass alone (what the
+    TTL index leaves behind is seeded by deleting the room document by hand)."""
     uri = separate_db_uri(mongo_uri)
     settings.MONGO_URI = uri
     settings.ROOM_TTL_SECONDS = TTL
@@ -29,7 +32,9 @@ def purge_db(settings, mongo_uri):
     mongo.reset_async_client()
     mongo.connect()
     client = MongoClient(uri, tz_aware=True)
-    yield client.get_default_database()
+    db = client.get_default_database()
+    db.rooms.drop_index("lastActivity_1")
+    yield db
     client.close()
     mongo.reset_async_client()
     mongoengine.disconnect_all()

@@ -7,6 +7,8 @@ The handlers live in `realtime.events`, imported at the bottom so that whoever i
 import socketio
 from django.conf import settings
 
+from realtime.delivery import DirectEmitManager, orjson_module
+
 
 def cors_origins():
     return "*" if settings.CORS_ALLOW_ALL_ORIGINS else list(settings.CORS_ALLOWED_ORIGINS)
@@ -14,6 +16,8 @@ def cors_origins():
 
 sio = socketio.AsyncServer(
     async_mode="asgi",
+    client_manager=DirectEmitManager(),
+    json=orjson_module,
     cors_allowed_origins=cors_origins(),
     max_http_buffer_size=settings.MAX_PACKET_BYTES,
     ping_interval=25,

@@ -38,7 +38,9 @@ async def room_get_or_create(*, room_id: str) -> dict:
         return room
     room = {"_id": ObjectId(), "roomId": room_id, "lastActivity": utc_now(), "__v": 0}
     try:
-        await rooms.insert_one(room)
+        # Retried on a dead pooled connection: a retry that finds its own insert done
+        # fails on the unique roomId, and is answered like a lost race, by reading.
+        await write_retrying(operation=lambda: rooms.insert_one(room))
     except DuplicateKeyError:
         return await rooms.find_one({"roomId": room_id})
     return room

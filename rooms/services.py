@@ -22,7 +22,7 @@ from chillout_project import metrics
 from chillout_project.errors import Forbidden, NotFound
 from chillout_project.mongo import async_db
 from rooms.wire import utc_now
-from rooms.writes import message_insert, room_touch_coalesced, write_retrying
+from rooms.writes import known, message_insert, room_touch_coalesced, write_retrying
 
 
 async def room_get_or_create(*, room_id: str) -> dict:
@@ -44,6 +44,16 @@ async def room_get_or_create(*, room_id: str) -> dict:
     except DuplicateKeyError:
         return await rooms.find_one({"roomId": room_id})
     return room
+
+
+async def room_ensure(*, room_id: str) -> None:
+    """Make sure the room exists, as a join must: one database read per room and process per
+    `ROOM_TOUCH_RESOLUTION_SECONDS` at most, since a room this process found, created or
+    touched that recently cannot have expired (the TTL is 100× longer at least)."""
+    if known.fresh(room_id=room_id):
+        return
+    await room_get_or_create(room_id=room_id)
+    known.mark(room_id=room_id)
 
 
 async def room_touch(*, room_id: str, at: datetime | None = None, history_changed: bool = False) -> None:

@@ -14,9 +14,15 @@ Coalesced touches (`room_touch_coalesced`). The room document's `lastActivity` o
 TTL of `ROOM_TTL_SECONDS` (30 days). A message write moves it when the process has not
 moved it in the last `ROOM_TOUCH_RESOLUTION_SECONDS` (see `touch_resolution`); so the stored
 value is never older than that resolution behind the room's newest write, which is far
-inside the TTL and the purge's `PURGE_GRACE_SECONDS` window. A touch in flight is shared by
-the writes that arrive meanwhile, so none of them stores its message before the room is
-touched.
+inside the TTL (the resolution is capped at 1 % of it), so a room written to never expires
+and the purge's re-check of `lastActivity` stays sound. A touch in flight is shared by the
+writes that arrive meanwhile, so none of them stores its message before the room is
+touched. Joins likewise read the room document at most once per resolution
+(`rooms.services.room_ensure`).
+
+The trade-off: a room deleted on purpose (`manage.py delete_room`, from another process) is
+not re-created by this process's writes for up to the resolution; messages stored meanwhile
+have no room, and the purge removes them as it removes any orphan.
 
 Retries. The embedded server closes pooled connections after its idle timeout, and the
 driver may hand out a dead one (`AutoReconnect`); writes are not retried by the driver on a
@@ -127,15 +133,35 @@ def touch_resolution() -> float:
     return min(settings.ROOM_TOUCH_RESOLUTION_SECONDS, settings.ROOM_TTL_SECONDS / 100)
 
 
-_touched: dict[str, float] = {}  # roomId → monotonic time of this process's last touch
+class RecentRooms:
+    """Rooms this process did something to within the touch resolution (monotonic times)."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, float] = {}
+
+    def fresh(self, *, room_id: str) -> bool:
+        return time.monotonic() - self._at.get(room_id, float("-inf")) < touch_resolution()
+
+    def mark(self, *, room_id: str) -> None:
+        now = time.monotonic()
+        if len(self._at) > 10_000:
+            resolution = touch_resolution()
+            for stale in [r for r, at in self._at.items() if now - at >= resolution]:
+                del self._at[stale]
+        self._at[room_id] = now
+
+    def forget(self, *, room_id: str) -> None:
+        self._at.pop(room_id, None)
+
+
+touched = RecentRooms()  # lastActivity moved by this process
+known = RecentRooms()  # the room document was found or created by this process
 _touching: dict[str, asyncio.Future] = {}
 
 
 async def room_touch_coalesced(*, room_id: str, touch: Callable[[], Awaitable[None]]) -> None:
     """Run `touch` unless this process moved the room's `lastActivity` within the resolution."""
-    now = time.monotonic()
-    resolution = touch_resolution()
-    if now - _touched.get(room_id, -resolution - 1) < resolution:
+    if touched.fresh(room_id=room_id):
         return
     in_flight = _touching.get(room_id)
     if in_flight is not None:
@@ -151,18 +177,13 @@ async def room_touch_coalesced(*, room_id: str, touch: Callable[[], Awaitable[No
         raise
     else:
         future.set_result(None)
-        if len(_touched) > 10_000:
-            _touched_prune(now=now, resolution=resolution)
-        _touched[room_id] = now
+        touched.mark(room_id=room_id)
+        known.mark(room_id=room_id)
     finally:
         _touching.pop(room_id, None)
 
 
-def _touched_prune(*, now: float, resolution: float) -> None:
-    for room_id in [r for r, at in _touched.items() if now - at >= resolution]:
-        del _touched[room_id]
-
-
-def room_touch_forget(*, room_id: str) -> None:
-    """The room's `lastActivity` must move at the next write (its document was re-created)."""
-    _touched.pop(room_id, None)
+def room_forget(*, room_id: str) -> None:
+    """The room's document is gone: the next write moves `lastActivity` (re-creating it)."""
+    touched.forget(room_id=room_id)
+    known.forget(room_id=room_id)

@@ -8,6 +8,13 @@ callback (an ack per recipient) it defers to python-socketio unchanged. A manage
 spreads emits across processes (e.g. a Redis one) must inherit its local delivery from
 this class to keep the saving.
 
+`engineio_poll_install()`. Each engine.io socket has a writer task that waits for its next
+packet with `asyncio.wait_for(queue.get(), timeout)`; on Python 3.11 `wait_for` wraps the
+`get()` in a new task, once per delivered packet. The replacement waits under
+`asyncio.timeout` (a timer, no task) and takes a packet already queued without waiting at
+all; the behaviour (timeout → `QueueEmpty`, `None` ends the stream, the rest of the queue
+drained in one go) is engine.io 4.15.1's `AsyncSocket.poll`, which is pinned.
+
 `orjson_module`. The JSON module python-socketio and engine.io encode and decode packets
 with: orjson, ~5–10× the standard library's speed. It falls back to the standard library
 for the values orjson refuses (integers beyond 64 bits, lone surrogates, NaN literals from
@@ -17,11 +24,13 @@ that non-ASCII characters are sent as UTF-8 rather than `\\uXXXX` escapes: the s
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
 import orjson
 import socketio
+from engineio import async_socket, exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from socketio import packet
 
@@ -64,3 +73,31 @@ class DirectEmitManager(socketio.AsyncManager):
         for eio_sid in recipients:
             for eio_pkt in eio_packets:
                 await self.server._send_eio_packet(eio_sid, eio_pkt)
+
+
+async def _poll(self: async_socket.AsyncSocket) -> list:
+    """Wait for packets to send to the client (engine.io's `AsyncSocket.poll`, without a task)."""
+    try:
+        if self.queue.empty():
+            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                first = await self.queue.get()
+        else:
+            first = self.queue.get_nowait()
+        self.queue.task_done()
+    except (TimeoutError, asyncio.CancelledError):
+        raise eio_exceptions.QueueEmpty() from None
+    if first is None:
+        return []
+    packets = [first]
+    while not self.queue.empty():
+        pkt = self.queue.get_nowait()
+        self.queue.task_done()
+        if pkt is None:
+            self.queue.put_nowait(None)
+            break
+        packets.append(pkt)
+    return packets
+
+
+def engineio_poll_install() -> None:
+    async_socket.AsyncSocket.poll = _poll

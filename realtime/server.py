@@ -7,12 +7,14 @@ The handlers live in `realtime.events`, imported at the bottom so that whoever i
 import socketio
 from django.conf import settings
 
-from realtime.delivery import DirectEmitManager, orjson_module
+from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
 
 
 def cors_origins():
     return "*" if settings.CORS_ALLOW_ALL_ORIGINS else list(settings.CORS_ALLOWED_ORIGINS)
 
+
+engineio_poll_install()
 
 sio = socketio.AsyncServer(
     async_mode="asgi",

@@ -50,10 +50,7 @@ async def room_ensure(*, room_id: str) -> None:
     """Make sure the room exists, as a join must: one database read per room and process per
     `ROOM_TOUCH_RESOLUTION_SECONDS` at most, since a room this process found, created or
     touched that recently cannot have expired (the TTL is 100× longer at least)."""
-    if known.fresh(room_id=room_id):
-        return
-    await room_get_or_create(room_id=room_id)
-    known.mark(room_id=room_id)
+    await known.once(room_id=room_id, action=lambda: room_get_or_create(room_id=room_id))
 
 
 async def room_touch(*, room_id: str, at: datetime | None = None, history_changed: bool = False) -> None:

@@ -134,10 +134,16 @@ def touch_resolution() -> float:
 
 
 class RecentRooms:
-    """Rooms this process did something to within the touch resolution (monotonic times)."""
+    """Rooms this process did something to within the touch resolution (monotonic times).
+
+    `once` runs the action unless it succeeded for the room within the resolution; callers
+    that arrive while it runs wait for that same run (and share its outcome), so a burst of
+    writes or joins to one room makes one database call, not one each.
+    """
 
     def __init__(self) -> None:
         self._at: dict[str, float] = {}
+        self._running: dict[str, asyncio.Future] = {}
 
     def fresh(self, *, room_id: str) -> bool:
         return time.monotonic() - self._at.get(room_id, float("-inf")) < touch_resolution()
@@ -153,34 +159,36 @@ class RecentRooms:
     def forget(self, *, room_id: str) -> None:
         self._at.pop(room_id, None)
 
+    async def once(self, *, room_id: str, action: Callable[[], Awaitable[object]]) -> None:
+        if self.fresh(room_id=room_id):
+            return
+        running = self._running.get(room_id)
+        if running is not None:
+            await asyncio.shield(running)
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._running[room_id] = future
+        try:
+            await action()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # the waiters re-raise it; nobody else must report it unretrieved
+            raise
+        else:
+            future.set_result(None)
+            self.mark(room_id=room_id)
+        finally:
+            self._running.pop(room_id, None)
+
 
 touched = RecentRooms()  # lastActivity moved by this process
-known = RecentRooms()  # the room document was found or created by this process
-_touching: dict[str, asyncio.Future] = {}
+known = RecentRooms()  # the room document was found, created or touched by this process
 
 
 async def room_touch_coalesced(*, room_id: str, touch: Callable[[], Awaitable[None]]) -> None:
     """Run `touch` unless this process moved the room's `lastActivity` within the resolution."""
-    if touched.fresh(room_id=room_id):
-        return
-    in_flight = _touching.get(room_id)
-    if in_flight is not None:
-        await asyncio.shield(in_flight)
-        return
-    future = asyncio.get_running_loop().create_future()
-    _touching[room_id] = future
-    try:
-        await touch()
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # the waiters re-raise it; this one must not be reported as unretrieved
-        raise
-    else:
-        future.set_result(None)
-        touched.mark(room_id=room_id)
-        known.mark(room_id=room_id)
-    finally:
-        _touching.pop(room_id, None)
+    await touched.once(room_id=room_id, action=touch)
+    known.mark(room_id=room_id)
 
 
 def room_forget(*, room_id: str) -> None:

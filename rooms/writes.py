@@ -62,12 +62,16 @@ class InsertGroup:
 
     def __init__(self, *, collection: str):
         self.collection = collection
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
 
     async def insert(self, *, doc: dict) -> None:
         """Return once `doc` is stored; raise what its own insert raised."""
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (a command's asyncio.run): nothing carries over
+            self._loop, self._pending, self._drainer = loop, [], None
+        future = loop.create_future()
         self._pending.append((doc, future))
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain())
@@ -163,7 +167,7 @@ class RecentRooms:
         if self.fresh(room_id=room_id):
             return
         running = self._running.get(room_id)
-        if running is not None:
+        if running is not None and running.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(running)
             return
         future = asyncio.get_running_loop().create_future()

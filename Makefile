@@ -10,11 +10,12 @@ run:  ## install into .venv and serve on http://localhost:$(PORT) with the embed
 	$(VENV)/bin/pip install --quiet --pre -r requirements/embedded.txt
 	$(VENV)/bin/python manage.py runserver 0.0.0.0:$(PORT)
 
-test: system-deps  ## install everything (Python, Node test client, Redis, nginx) and run every test
+test: system-deps  ## install everything (Python, Node, Redis, nginx); every test under Daphne, then uvicorn
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --pre -r requirements/dev.txt
 	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
-	$(VENV)/bin/python -m pytest
+	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest
+	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest
 
 # The scale-out tests start their own redis-server and nginx (Debian packages); nothing
 # needs to be running. Installed with apt-get when missing (as root, else through sudo).

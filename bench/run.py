@@ -1,13 +1,22 @@
-"""Run Socket.IO load scenarios against a fresh server and print one JSON line each.
+"""Run every load scenario of the performance issue and print one JSON line each.
 
     npm ci --prefix bench
     python bench/run.py [--server daphne|uvicorn] [--scenarios echo,chat-closed,...]
-                        [--find-max-rate] [--repeat N]
+                        [--url http://host:port --pids SERVER,DB] [--find-max-rate] [--repeat N]
 
-Each run starts its own embedded database and a server process with the rate limits and
-the per-IP cap off (the load comes from one address), runs `bench/sio_load.mjs` for each
-scenario with the server's and the database's pids (CPU and RSS read from /proc), and
-prints the Node tool's JSON line plus the server kind and the machine's load average.
+By default each scenario gets its own fresh embedded database and server process (rate
+limits and the per-IP cap off: the load comes from one address), so that no scenario
+inherits another's heap or backlog. With `--url` (and `--pids` for the CPU/RSS figures) the
+scenarios run against a server you started yourself; `history` then needs `--mongo-uri`.
+
+Scenarios (`bench/sio_load.mjs` unless noted): echo; chat-closed (100 clients in 10 rooms,
+closed loop); chat-open (10 × 10 at 500 messages/s offered); history (Python: prefills
+rooms directly in the database, then send→echo p50 in an empty room vs one with 10,000
+messages, and GET timings: full history of 1,000, limit=50 at 10 and at 10,000); fanout
+(500 members); connections (2,000 sockets joining rooms of 10, RSS per idle connection);
+churn (connect, join, send, disconnect); media (8 clients, 1 and 10 MB up then down).
+Every line has the server kind, the 1-minute load average, and per pid (server, database)
+the CPU in cores over the measured phase and RSS from /proc.
 
 `--find-max-rate` steps the offered rate of `chat-open` (10 rooms × 10 clients) up until
 a step loses messages or its p99 passes 100 ms, and reports the highest rate that held.
@@ -17,15 +26,22 @@ Not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
+import struct
 import subprocess
 import sys
-from pathlib import Path
+import time
+from datetime import UTC, datetime
 
-from _harness import embedded_database, server_process
+import httpx
+from bson import ObjectId
+from pymongo import MongoClient
 
-BENCH = Path(__file__).resolve().parent
+from _harness import BENCH, embedded_database, proc_cpu_seconds, proc_rss_mb, server_process
+
 SERVERS = {
     "daphne": None,  # the harness default: daphne -v 0
     "uvicorn": [
@@ -34,7 +50,10 @@ SERVERS = {
     ],
 }
 BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0", "PURGE_INTERVAL_SECONDS": "0"}
-DEFAULT_SCENARIOS = "echo,chat-closed,fanout,connections,churn"
+DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,fanout,connections,churn,media"
+SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}
+HISTORY_SIZES = {"h10": 10, "h1k": 1_000, "h10k": 10_000}
+HISTORY_SPACING_SECONDS = 2.0  # prefilled history: one message every 2 s, ending now
 
 
 def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
@@ -46,6 +65,75 @@ def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
     if result.returncode != 0:
         return {"scenario": scenario, "error": result.stderr.strip()[-500:]}
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def history_prefill(mongo_uri: str, prefix: str) -> dict[str, str]:
+    """Insert each room's messages directly (no server involved); returns label → roomId.
+
+    The messages are spread over the past hours, as a real room's history is: their
+    `_id`s carry their own time, which is what range-bounded reads rely on.
+    """
+    db = MongoClient(mongo_uri).get_default_database()
+    now = time.time()
+    rooms = {}
+    for label, count in HISTORY_SIZES.items():
+        room_id = rooms[label] = f"{prefix}-{label}"
+        db.rooms.insert_one({"_id": ObjectId(), "roomId": room_id, "lastActivity": datetime.now(UTC), "__v": 0})
+        docs = []
+        for i in range(count):
+            at = now - (count - i) * HISTORY_SPACING_SECONDS
+            oid = ObjectId(struct.pack(">I", int(at)) + os.urandom(5) + struct.pack(">I", i)[1:])
+            created = datetime.fromtimestamp(int(at * 1000) / 1000, tz=UTC)
+            docs.append({"_id": oid, "roomId": room_id, "username": f"user{i % 7}", "message": f"message {i} " + "x" * 80,
+                         "type": "text", "url": None, "createdAt": created})
+        for start in range(0, len(docs), 1000):
+            db.messages.insert_many(docs[start : start + 1000])
+    return rooms
+
+
+def timed_gets(url: str, path: str, pids: list[int], repeat: int) -> dict:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        client.get(path)  # warm-up
+        cpu0 = [proc_cpu_seconds(pid) for pid in pids]
+        samples = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            response = client.get(path)
+            samples.append((time.perf_counter() - t0) * 1000)
+            response.raise_for_status()
+        cpu = [round((proc_cpu_seconds(pid) - c) * 1000 / repeat, 2) for pid, c in zip(pids, cpu0)]
+    return {"p50_ms": round(statistics.median(samples), 2), "p90_ms": round(sorted(samples)[int(len(samples) * 0.9)], 2),
+            "messages": len(response.json()["messages"]), "bytes": len(response.content), "cpu_ms_per_get": cpu}
+
+
+def history_scenario(url: str, pids: list[int], mongo_uri: str) -> dict:
+    rooms = history_prefill(mongo_uri, f"hist-{int(time.time())}")
+    figures = {"scenario": "history", "prefill": HISTORY_SIZES}
+    figures["get_full_1k"] = timed_gets(url, f"/api/room/{rooms['h1k']}", pids, 30)
+    figures["get_limit50_10"] = timed_gets(url, f"/api/room/{rooms['h10']}?limit=50", pids, 50)
+    figures["get_limit50_10k"] = timed_gets(url, f"/api/room/{rooms['h10k']}?limit=50", pids, 50)
+    figures["get_full_10k"] = timed_gets(url, f"/api/room/{rooms['h10k']}", pids, 5)
+    # Last: the echo phase adds ~1,000 messages to the 10k room within the cache's lag window.
+    figures["echo"] = load_tool("echo-pair", url, pids, EMPTY_ROOM=f"{rooms['h10k']}-empty", FULL_ROOM=rooms["h10k"], DURATION=10)
+    figures["rss_mb"] = [round(proc_rss_mb(pid), 1) for pid in pids]
+    return figures
+
+
+def run_scenario(scenario: str, url: str, pids: list[int], mongo_uri: str | None) -> dict:
+    if scenario == "history":
+        if mongo_uri is None:
+            return {"scenario": scenario, "error": "history needs --mongo-uri with --url"}
+        return history_scenario(url, pids, mongo_uri)
+    return load_tool(scenario, url, pids, **SCENARIO_ENV.get(scenario, {}))
+
+
+@contextlib.contextmanager
+def fresh_server(kind: str):
+    """A new embedded database and a new server on it: (url, [server pid, db pid], uri)."""
+    with embedded_database() as database:
+        uri = f"{database.uri}/chillout_bench"
+        with server_process(uri, command=SERVERS[kind], **BENCH_ENV) as (url, pid):
+            yield url, [pid, database.pid], uri
 
 
 def emit(server: str, figures: dict) -> None:
@@ -73,18 +161,25 @@ def main() -> None:
     parser.add_argument("--rate-start", type=int, default=100)
     parser.add_argument("--rate-step", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--url", help="a running server (default: a fresh one per scenario)")
+    parser.add_argument("--pids", default="", help="with --url: server pid,database pid")
+    parser.add_argument("--mongo-uri", help="with --url: its database, for the history prefill")
     args = parser.parse_args()
     if not (BENCH / "node_modules" / "socket.io-client").is_dir():
         sys.exit("run `npm ci --prefix bench` first")
+    scenarios = list(filter(None, args.scenarios.split(",")))
+    label = args.server if args.url is None else "external"
     for _ in range(args.repeat):
-        with embedded_database() as database:
-            uri = f"{database.uri}/chillout_bench"
-            with server_process(uri, command=SERVERS[args.server], **BENCH_ENV) as (url, pid):
-                pids = [pid, database.pid]
-                for scenario in filter(None, args.scenarios.split(",")):
-                    emit(args.server, load_tool(scenario, url, pids))
-                if args.find_max_rate:
-                    emit(args.server, find_max_rate(args.server, url, pids, start=args.rate_start, step=args.rate_step, limit_ms=100.0))
+        for scenario in scenarios:
+            if args.url is not None:
+                pids = [int(p) for p in args.pids.split(",") if p]
+                emit(label, run_scenario(scenario, args.url, pids, args.mongo_uri))
+                continue
+            with fresh_server(args.server) as (url, pids, uri):
+                emit(label, run_scenario(scenario, url, pids, uri))
+        if args.find_max_rate:
+            with fresh_server(args.server) as (url, pids, _):
+                emit(label, find_max_rate(label, url, pids, start=args.rate_start, step=args.rate_step, limit_ms=100.0))
 
 
 if __name__ == "__main__":

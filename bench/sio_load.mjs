@@ -1,6 +1,6 @@
 // Socket.IO load generator for Chillout, with socket.io-client 4.8 (the web client's library).
 //
-//   SCENARIO=echo|chat-closed|chat-open|fanout|connections|churn URL=http://127.0.0.1:5000 \
+//   SCENARIO=echo|echo-pair|chat-closed|chat-open|fanout|connections|churn|media URL=http://127.0.0.1:5000 \
 //   PIDS=<server pid>,<db pid> node bench/sio_load.mjs
 //
 // URL may be a comma-separated list (several server processes sharing REDIS_URL): the
@@ -29,6 +29,11 @@ const SETTLE = +(env.SETTLE || 5) * 1000;
 const ROOM_PREFIX = env.ROOM_PREFIX || `bench-${Date.now()}`;
 const TRANSPORT = env.TRANSPORT || "websocket";
 const PIDS = (env.PIDS || "").split(",").filter(Boolean).map(Number);
+const EMPTY_ROOM = env.EMPTY_ROOM; // echo-pair: a room without history
+const FULL_ROOM = env.FULL_ROOM; // echo-pair: a room prefilled with history
+const MEDIA_CLIENTS = +(env.MEDIA_CLIENTS || 8);
+const MEDIA_SIZES_MB = (env.MEDIA_SIZES_MB || "1,10").split(",").map(Number);
+const MEDIA_ROUNDS = +(env.MEDIA_ROUNDS || 2);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (values, p) => {
@@ -150,6 +155,97 @@ const scenarios = {
     const usage = done();
     closeAll([socket]);
     return { round_trips_per_s: +(stats.latencies.length / usage.seconds).toFixed(1), p50_ms: pct(stats.latencies, 0.5), p99_ms: pct(stats.latencies, 0.99), failed: stats.failed, ...usage };
+  },
+
+  // Send→echo p50 alternating between an empty and a prefilled room (blocks of 20), so
+  // that machine noise hits both alike; CPU is split by phase.
+  async "echo-pair"() {
+    const [socket] = await connectMany(1);
+    const rooms = { empty: EMPTY_ROOM, full: FULL_ROOM };
+    const results = {};
+    for (const [label, roomId] of Object.entries(rooms)) {
+      const stats = { sent: 0, echoes: 0, deliveries: 0, failed: 0, latencies: [] };
+      results[label] = { stats, cpu: PIDS.map(() => 0), seconds: 0 };
+    }
+    const stop = Date.now() + DURATION;
+    const warm = Object.fromEntries(Object.keys(rooms).map((k) => [k, true]));
+    while (Date.now() < stop) {
+      for (const [label, roomId] of Object.entries(rooms)) {
+        const r = results[label];
+        await join(socket, roomId, "solo");
+        socket.removeAllListeners("receive_message");
+        const client = chatClient(socket, roomId, "solo", r.stats);
+        if (warm[label]) { for (let i = 0; i < 10; i++) await client.waitEcho(client.send()); r.stats.latencies.length = 0; warm[label] = false; }
+        const done = meter();
+        for (let i = 0; i < 20; i++) await client.waitEcho(client.send());
+        const usage = done();
+        r.seconds += usage.seconds;
+        usage.cpu.forEach((c, i) => (r.cpu[i] += c * usage.seconds));
+      }
+    }
+    closeAll([socket]);
+    const figures = {};
+    for (const [label, r] of Object.entries(results)) {
+      const n = r.stats.latencies.length;
+      figures[label] = { round_trips: n, p50_ms: pct(r.stats.latencies, 0.5), p99_ms: pct(r.stats.latencies, 0.99), failed: r.stats.failed, cpu_ms_per_msg: r.cpu.map((c) => +((1000 * c) / Math.max(1, n)).toFixed(3)) };
+    }
+    return { ...figures, p50_ratio_full_over_empty: +(figures.full.p50_ms / figures.empty.p50_ms).toFixed(3) };
+  },
+
+  // MEDIA_CLIENTS clients each upload one file of every size in MEDIA_SIZES_MB at once, then
+  // all download them: aggregate MB/s per direction over MEDIA_ROUNDS rounds.
+  async media() {
+    const wav = (mb) => {
+      const size = mb * 1024 * 1024;
+      const data = new Uint8Array(size);
+      data.set(new TextEncoder().encode("RIFF"), 0);
+      new DataView(data.buffer).setUint32(4, size - 8, true);
+      data.set(new TextEncoder().encode("WAVEfmt "), 8);
+      return data;
+    };
+    const files = MEDIA_SIZES_MB.map((mb) => ({ mb, data: wav(mb) }));
+    const totalMb = MEDIA_CLIENTS * MEDIA_SIZES_MB.reduce((a, b) => a + b, 0);
+    const up = { seconds: 0, cpu: PIDS.map(() => 0) }, down = { seconds: 0, cpu: PIDS.map(() => 0) };
+    let failed = 0;
+    let rssPeak = PIDS.map(procRss);
+    const sampler = setInterval(() => { rssPeak = PIDS.map((pid, i) => Math.max(rssPeak[i], procRss(pid))); }, 20);
+    const addUsage = (acc, usage) => { acc.seconds += usage.seconds; usage.cpu.forEach((c, i) => (acc.cpu[i] += c * usage.seconds)); };
+    for (let round = 0; round < MEDIA_ROUNDS; round++) {
+      let done = meter();
+      const urls = await Promise.all(
+        Array.from({ length: MEDIA_CLIENTS }, async (_, c) => {
+          const mine = [];
+          for (const f of files) {
+            const form = new FormData();
+            form.append("username", `m${c}`);
+            form.append("voice", new Blob([f.data], { type: "audio/wav" }), "blob.wav");
+            const response = await fetch(`${URL}/api/room/${ROOM_PREFIX}-media${c}/voice`, { method: "POST", body: form });
+            if (response.status !== 200) { failed++; await response.arrayBuffer(); continue; }
+            mine.push({ url: (await response.json()).url, size: f.data.length });
+          }
+          return mine;
+        }),
+      );
+      addUsage(up, done());
+      done = meter();
+      await Promise.all(
+        urls.map(async (mine) => {
+          for (const { url, size } of mine) {
+            const body = await (await fetch(url.startsWith("/") ? `${URL}${url}` : url)).arrayBuffer();
+            if (body.byteLength !== size) failed++;
+          }
+        }),
+      );
+      addUsage(down, done());
+    }
+    clearInterval(sampler);
+    const mbps = (acc) => +((totalMb * MEDIA_ROUNDS) / acc.seconds).toFixed(1);
+    const cores = (acc) => acc.cpu.map((c) => +(c / acc.seconds).toFixed(3));
+    return {
+      clients: MEDIA_CLIENTS, sizes_mb: MEDIA_SIZES_MB, rounds: MEDIA_ROUNDS, failed,
+      upload_MBps: mbps(up), download_MBps: mbps(down), upload_cpu: cores(up), download_cpu: cores(down),
+      rss_mb_peak: rssPeak.map((v) => +v.toFixed(1)), rss_mb: PIDS.map((pid) => +procRss(pid).toFixed(1)),
+    };
   },
 
   async "chat-closed"() {

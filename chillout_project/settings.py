@@ -71,6 +71,22 @@ EMBEDDED_DB_STARTUP_TIMEOUT = env.float("EMBEDDED_DB_STARTUP_TIMEOUT", default=6
 EMBEDDED_DB_TTL_SWEEP_SECONDS = env.float("EMBEDDED_DB_TTL_SWEEP_SECONDS", default=60.0)
 
 ROOM_TTL_SECONDS = env.int("ROOM_TTL_SECONDS", default=2_592_000)
+# Message writes move a room's lastActivity at most once per this many seconds per process
+# (capped at 1 % of ROOM_TTL_SECONDS): see rooms/writes.py. 0 moves it on every message.
+ROOM_TOUCH_RESOLUTION_SECONDS = env.float("ROOM_TOUCH_RESOLUTION_SECONDS", default=60.0)
+
+# --- History cache (rooms/history.py) ----------------------------------------------
+
+# Rooms whose recent history a process keeps (least recently read out first); 0 = off.
+HISTORY_CACHE_ROOMS = env.int("HISTORY_CACHE_ROOMS", default=64)
+# Newest messages kept per room; a room with more serves its full history from the database.
+HISTORY_CACHE_MESSAGES = env.int("HISTORY_CACHE_MESSAGES", default=2000)
+# Every read re-fetches the messages made in this window before the previous read: the
+# longest an insert may take to be acknowledged after its _id is made (plus clock skew).
+# A read costs about the messages the room received in this window.
+HISTORY_CACHE_LAG_SECONDS = env.float("HISTORY_CACHE_LAG_SECONDS", default=10.0)
+# An entry is read whole again after this long (a backstop for the lag assumption).
+HISTORY_CACHE_MAX_AGE_SECONDS = env.float("HISTORY_CACHE_MAX_AGE_SECONDS", default=120.0)
 
 # --- Expiry purge (rooms/purge.py) -------------------------------------------------
 

@@ -26,7 +26,7 @@ from realtime.connections import Connection, connection_sids
 from realtime.payloads import DeletePayload, MediaPayload, RelayPayload, TextPayload
 from realtime.server import sio
 from realtime.state import Binding, state
-from rooms.services import message_create, message_delete, room_get_or_create
+from rooms.services import message_create, message_delete, room_ensure
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
 from rooms.wire import message_wire
 from voice.kinds import IMAGE, VOICE, MediaKind
@@ -87,7 +87,7 @@ async def check_member(*, connection: Connection, room_id: str, claimed: str | N
 
 async def do_room_join(*, connection: Connection, room_id: str, username: str) -> None:
     """Move the socket into `room_id` as `username` (out of any other room first)."""
-    await room_get_or_create(room_id=room_id)
+    await room_ensure(room_id=room_id)
     previous = await state.binding_get(sid=connection.sid)
     if previous is not None and previous != Binding(room_id=room_id, username=username):
         await do_room_leave(connection=connection)

@@ -13,21 +13,34 @@ The handlers live in `realtime.events`, imported at the bottom so that whoever i
 import socketio
 from django.conf import settings
 
+from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
+
 
 def cors_origins():
     return "*" if settings.CORS_ALLOW_ALL_ORIGINS else list(settings.CORS_ALLOWED_ORIGINS)
 
 
-def client_manager() -> socketio.AsyncManager | None:
-    """The Redis pub/sub manager when processes share the work, else the default local one."""
-    if not settings.REDIS_URL:
-        return None
-    return socketio.AsyncRedisManager(settings.REDIS_URL, channel=f"{settings.REDIS_PREFIX}socketio")
+class RedisDirectEmitManager(socketio.AsyncRedisManager, DirectEmitManager):
+    """Redis pub/sub across processes; this process's own copies sent the cheap way.
 
+    `AsyncPubSubManager.emit` publishes, then delivers locally through `super().emit`,
+    which this base order resolves to `DirectEmitManager.emit`.
+    """
+
+
+def client_manager() -> socketio.AsyncManager:
+    """The Redis pub/sub manager when processes share the work, else a local one."""
+    if not settings.REDIS_URL:
+        return DirectEmitManager()
+    return RedisDirectEmitManager(settings.REDIS_URL, channel=f"{settings.REDIS_PREFIX}socketio")
+
+
+engineio_poll_install()
 
 sio = socketio.AsyncServer(
     async_mode="asgi",
     client_manager=client_manager(),
+    json=orjson_module,
     cors_allowed_origins=cors_origins(),
     max_http_buffer_size=settings.MAX_PACKET_BYTES,
     ping_interval=25,

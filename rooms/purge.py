@@ -45,6 +45,7 @@ from pymongo.errors import DuplicateKeyError
 from chillout_project import metrics
 from chillout_project.mongo import async_db
 from rooms.wire import utc_now
+from rooms.writes import room_forget
 from voice.kinds import KINDS
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ async def room_delete(*, room_id: str) -> PurgeReport | None:
     result = await db.rooms.delete_one({"roomId": room_id})
     if result.deleted_count == 0:
         return None
+    room_forget(room_id=room_id)
     report = PurgeReport(dry_run=False, cutoff=utc_now(), rooms=1)
     await _room_contents_delete(report, room_id=room_id, older_than=None)
     report.seconds = time.perf_counter() - started

@@ -1,13 +1,13 @@
 """REST views of rooms: parse, call one service or selector, answer."""
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from chillout_project.errors import InvalidInput
-from chillout_project.http import api_view, json_response, media_base
+from chillout_project.http import api_view, media_base
 from rooms import selectors, services
+from rooms.history import history_parts, room_json
 from rooms.validators import check_history_limit, check_object_id, check_room_id
-from rooms.wire import room_wire
 
 
 @api_view("GET")
@@ -22,5 +22,5 @@ async def room_detail(request: HttpRequest, room_id: str):
     room = await services.room_get_or_create(room_id=room_id)
     if before is not None and await selectors.message_get(room_id=room_id, message_id=before) is None:
         raise InvalidInput("before is not a message of this room")
-    messages = await selectors.message_list(room_id=room_id, limit=limit, before=before)
-    return json_response(room_wire(room, messages, media_base=media_base(request)))
+    parts = await history_parts(room=room, limit=limit, before=before)
+    return HttpResponse(room_json(room, parts, media_base=media_base(request)), content_type="application/json")

@@ -35,13 +35,3 @@ def message_wire(doc: dict, *, media_base: str) -> dict:
     if "callInitiator" in doc:
         wire["callInitiator"] = doc["callInitiator"]
     return wire
-
-
-def room_wire(room: dict, messages: list[dict], *, media_base: str) -> dict:
-    return {
-        "_id": str(room["_id"]),
-        "roomId": room["roomId"],
-        "messages": [message_wire(doc, media_base=media_base) for doc in messages],
-        "lastActivity": iso_timestamp(room["lastActivity"]),
-        "__v": room.get("__v", 0),
-    }

@@ -1,9 +1,14 @@
-"""Shared fixtures: a real embedded MongoDB-wire server and real Daphne server processes.
+"""Shared fixtures: a real embedded MongoDB-wire server and real server processes.
 
 Nothing is mocked. The session starts one throwaway embedded database (TTL sweep every
-second) and one Daphne process on a free port pointed at it; tests talk to that server over
+second) and one server process on a free port pointed at it; tests talk to that server over
 real sockets and check the database directly with PyMongo. Tests that need other settings
 or a restart start their own server with `server_factory`.
+
+The server is Daphne (the production server) unless `CHILLOUT_TEST_SERVER=uvicorn`: then
+every server is the same ASGI application under uvicorn (`--ws-per-message-deflate false`,
+the documented alternative); `make test` runs the suite under both. Tests of behaviour
+that is Daphne's own are marked `daphne_only` and skipped under uvicorn.
 """
 
 from __future__ import annotations
@@ -25,16 +30,39 @@ from chillout_project.embedded_db import free_port, start_or_reuse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_TIMEOUT = 90.0
+TEST_SERVER = os.environ.get("CHILLOUT_TEST_SERVER", "daphne")
+if TEST_SERVER not in ("daphne", "uvicorn"):
+    raise RuntimeError(f"CHILLOUT_TEST_SERVER must be daphne or uvicorn, not {TEST_SERVER!r}")
+
+
+def server_command(port: int, *, extra: tuple[str, ...] = ()) -> list[str]:
+    """The command that serves the ASGI application on 127.0.0.1:port under TEST_SERVER.
+
+    `extra` are options both servers know by the same name (`--proxy-headers`)."""
+    if TEST_SERVER == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", *extra, "--host", "127.0.0.1", "--port", str(port),
+                "--ws-per-message-deflate", "false", "chillout_project.asgi:application"]
+    return [sys.executable, "-m", "daphne", *extra, "-b", "127.0.0.1", "-p", str(port),
+            "chillout_project.asgi:application"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_SERVER == "daphne":
+        return
+    for item in items:
+        marker = item.get_closest_marker("daphne_only")
+        if marker is not None:
+            item.add_marker(pytest.mark.skip(reason=f"Daphne only: {marker.kwargs.get('reason', '')}"))
 
 
 @dataclass
 class ServerProcess:
-    """A Chillout server in its own process (Daphne by default), on 127.0.0.1:port."""
+    """A Chillout server in its own process (`server_command`, unless given), on 127.0.0.1:port."""
 
     env: dict
     log_path: Path
     command: list[str] = field(default_factory=list)
-    daphne_args: tuple[str, ...] = ()  # extra options of the default command, e.g. --proxy-headers
+    daphne_args: tuple[str, ...] = ()  # extra options of the server command, e.g. --proxy-headers
     port: int = 0
     process: subprocess.Popen | None = None
 
@@ -44,17 +72,7 @@ class ServerProcess:
 
     def start(self, timeout: float = SERVER_START_TIMEOUT) -> ServerProcess:
         self.port = self.port or free_port()
-        command = self.command or [
-            sys.executable,
-            "-m",
-            "daphne",
-            *self.daphne_args,
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "chillout_project.asgi:application",
-        ]
+        command = self.command or server_command(self.port, extra=self.daphne_args)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -152,7 +170,7 @@ def server_factory(tmp_path_factory, mongo_uri):
 
 @pytest.fixture(scope="session")
 def server(server_factory) -> ServerProcess:
-    """The shared Chillout server under Daphne, on the session's embedded database."""
+    """The shared Chillout server (Daphne, or uvicorn: see TEST_SERVER), on the session's embedded database."""
     return server_factory()
 
 

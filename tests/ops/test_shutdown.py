@@ -10,6 +10,7 @@ import threading
 import time
 
 import httpx
+import pytest
 from bson import ObjectId
 from tests.ops_support import PNG
 from pymongo import MongoClient
@@ -19,6 +20,7 @@ from chillout_project.embedded_db import pid_alive, start_or_reuse
 WORKERS = 6
 
 
+@pytest.mark.daphne_only(reason="the graceful SIGTERM (drain, socket clean-up) is built on Daphne's reactor: chillout_project/lifecycle.py")
 def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory, tmp_path):
     data_dir = tmp_path / "data"
     server = server_factory(MONGO_URI="", DATA_DIR=str(data_dir), SHUTDOWN_GRACE_SECONDS="30",

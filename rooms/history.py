@@ -1,0 +1,173 @@
+"""A per-process cache of each busy room's recent history, checked against the database on every read.
+
+Why. `GET /api/room/<id>` returns the whole history; reading 1,000 message documents costs
+the embedded server ~50 ms of CPU per request, and `limit=50` on it fetches every message of
+the room before sorting (the embedded server does not bound sort+limit by the index). A
+range-bounded query (`{roomId, _id: {$gte: X}}`) stays cheap at any history size, so a
+cache that only has to fetch what is new keeps both reads flat.
+
+What stays correct, across processes:
+
+* New messages: every read re-fetches the room's messages whose `_id` is at or after
+  `synced - HISTORY_CACHE_LAG_SECONDS`, where `synced` is when the previous read queried.
+  ObjectIds from different processes are not ordered within a second, and an insert
+  becomes visible a little after its `_id` is made; the lag covers both, provided no
+  insert is acknowledged more than the lag after its `_id` was made (and clocks agree
+  within it). As a backstop an entry is re-read whole after `HISTORY_CACHE_MAX_AGE_SECONDS`.
+* Deletes and replacements: `message_delete` gives the room a new `historyVersion` after
+  deleting, and every write that is not a coalesced message touch moves `lastActivity`
+  (a delete, an import that restores a room under its old `_id`). The room document is
+  read on every request: a new `_id` or `historyVersion` drops the entry, a new
+  `lastActivity` re-reads what it holds (the whole room, or for a room larger than the
+  cache, every message from the oldest one held), so a delete anywhere is seen by the
+  next read everywhere.
+
+What it holds: per message, its JSON bytes (or, for a media message, its wire dict: the
+absolute URL depends on the request). At most `HISTORY_CACHE_MESSAGES` newest messages of
+at most `HISTORY_CACHE_ROOMS` rooms (least recently read first out). A room with more
+messages keeps its newest ones: pages (`limit`, `before`) inside them are served from the
+cache; its full history is read from the database. `HISTORY_CACHE_ROOMS=0` turns it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from bisect import bisect_left
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+from bson import ObjectId
+from django.conf import settings
+from pymongo import ASCENDING, DESCENDING
+
+from chillout_project.mongo import async_db
+from rooms.selectors import message_list
+from rooms.wire import iso_timestamp, message_wire
+
+Part = bytes | dict  # a message's JSON, or its wire dict whose `url` still needs the media base
+
+
+@dataclass
+class _Entry:
+    key: tuple  # the room document's _id and historyVersion
+    last_activity: object = None  # the room's lastActivity when the entry was last re-read
+    ids: list[ObjectId] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+    complete: bool = False  # holds every message of the room
+    synced: float = 0.0  # wall-clock time the last read's query was sent
+    filled: float = 0.0  # monotonic time of the last whole read
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+_entries: OrderedDict[str, _Entry] = OrderedDict()
+
+
+def message_part(doc: dict) -> Part:
+    wire = message_wire(doc, media_base="")
+    return wire if wire["url"] else orjson.dumps(wire)
+
+
+def messages_json(parts: list[Part], *, media_base: str) -> bytes:
+    """The JSON array of the messages, media URLs made absolute with `media_base`."""
+    return b"[" + b",".join(p if isinstance(p, bytes) else _media_json(p, media_base) for p in parts) + b"]"
+
+
+def _media_json(wire: dict, media_base: str) -> bytes:
+    return orjson.dumps({**wire, "url": f"{media_base}{wire['url']}"})
+
+
+def room_json(room: dict, parts: list[Part], *, media_base: str) -> bytes:
+    """The room's wire shape (contract §2 key order) as JSON bytes."""
+    head = orjson.dumps({"_id": str(room["_id"]), "roomId": room["roomId"]})
+    tail = orjson.dumps({"lastActivity": iso_timestamp(room["lastActivity"]), "__v": room.get("__v", 0)})
+    return head[:-1] + b',"messages":' + messages_json(parts, media_base=media_base) + b"," + tail[1:]
+
+
+async def history_parts(*, room: dict, limit: int | None = None, before: ObjectId | None = None) -> list[Part]:
+    """A room's messages oldest first: all, or the newest `limit` (older than `before`)."""
+    if settings.HISTORY_CACHE_ROOMS <= 0:
+        return await _read_uncached(room_id=room["roomId"], limit=limit, before=before)
+    entry = await _entry_current(room=room)
+    if before is not None:
+        end = bisect_left(entry.ids, before)
+        count = limit if limit is not None else end
+        if end >= count or entry.complete:
+            return entry.parts[max(0, end - count) : end]
+        return await _read_uncached(room_id=room["roomId"], limit=limit, before=before)
+    if limit is not None and (entry.complete or len(entry.parts) >= limit):
+        return entry.parts[-limit:]
+    if entry.complete:
+        return list(entry.parts)
+    return await _read_uncached(room_id=room["roomId"], limit=limit, before=None)
+
+
+async def _entry_current(*, room: dict) -> _Entry:
+    room_id = room["roomId"]
+    key = (room["_id"], room.get("historyVersion"))
+    entry = _entries.get(room_id)
+    if entry is None or entry.key != key:
+        entry = _Entry(key=key)
+        _entries[room_id] = entry
+    _entries.move_to_end(room_id)
+    while len(_entries) > settings.HISTORY_CACHE_ROOMS:
+        _entries.popitem(last=False)
+    async with entry.lock:
+        fresh = entry.filled and time.monotonic() - entry.filled < settings.HISTORY_CACHE_MAX_AGE_SECONDS
+        if fresh and entry.last_activity == room["lastActivity"]:
+            await _entry_refresh(entry, room_id=room_id)
+        elif entry.filled and not entry.complete:
+            await _entry_reread(entry, room_id=room_id)
+        else:
+            await _entry_fill(entry, room_id=room_id)
+        entry.last_activity = room["lastActivity"]
+    return entry
+
+
+async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
+    """Read the room's newest `HISTORY_CACHE_MESSAGES` (+1, to know whether that is all)."""
+    cap = settings.HISTORY_CACHE_MESSAGES
+    synced = time.time()
+    docs = await async_db().messages.find({"roomId": room_id}).sort("_id", DESCENDING).limit(cap + 1).to_list(None)
+    docs.reverse()
+    entry.complete = len(docs) <= cap
+    docs = docs[-cap:] if cap else []
+    entry.ids = [doc["_id"] for doc in docs]
+    entry.parts = [message_part(doc) for doc in docs]
+    entry.synced, entry.filled = synced, time.monotonic()
+
+
+async def _entry_reread(entry: _Entry, *, room_id: str) -> None:
+    """Re-read a partial entry from its oldest message on: a range read, flat in history size."""
+    synced = time.time()
+    query = {"roomId": room_id, "_id": {"$gte": entry.ids[0]}} if entry.ids else {"roomId": room_id}
+    docs = await async_db().messages.find(query).sort("_id", ASCENDING).to_list(None)
+    docs = docs[-settings.HISTORY_CACHE_MESSAGES :]
+    entry.ids = [doc["_id"] for doc in docs]
+    entry.parts = [message_part(doc) for doc in docs]
+    entry.synced, entry.filled = synced, time.monotonic()
+
+
+async def _entry_refresh(entry: _Entry, *, room_id: str) -> None:
+    """Re-read the messages of the last lag window and splice them over the cached ones."""
+    synced = time.time()
+    boundary = ObjectId.from_datetime(
+        datetime.fromtimestamp(entry.synced - settings.HISTORY_CACHE_LAG_SECONDS, tz=UTC)
+    )
+    query = {"roomId": room_id, "_id": {"$gte": boundary}}
+    docs = await async_db().messages.find(query).sort("_id", ASCENDING).to_list(None)
+    cut = bisect_left(entry.ids, boundary)
+    known = dict(zip(entry.ids[cut:], entry.parts[cut:]))  # re-read ones keep their JSON
+    ids = entry.ids[:cut] + [doc["_id"] for doc in docs]
+    parts = entry.parts[:cut] + [known.get(doc["_id"]) or message_part(doc) for doc in docs]
+    overflow = len(ids) - settings.HISTORY_CACHE_MESSAGES
+    if overflow > 0:
+        ids, parts, entry.complete = ids[overflow:], parts[overflow:], False
+    entry.ids, entry.parts, entry.synced = ids, parts, synced
+
+
+async def _read_uncached(*, room_id: str, limit: int | None, before: ObjectId | None) -> list[Part]:
+    docs = await message_list(room_id=room_id, limit=limit, before=before)
+    return [message_part(doc) for doc in docs]

@@ -69,7 +69,13 @@ def embedded_database():
 @contextlib.contextmanager
 def server_process(mongo_uri: str, *, command: list[str] | None = None, **env_overrides):
     port = free_port()
-    env = {**os.environ, "MONGO_URI": mongo_uri, "DJANGO_SETTINGS_MODULE": "chillout_project.settings", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "MONGO_URI": mongo_uri,
+        "DJANGO_SETTINGS_MODULE": "chillout_project.settings",
+        "LOG_LEVEL": "WARNING",
+        "PURGE_INTERVAL_SECONDS": "0",  # a purge pass scanning for orphans would share the CPUs
+    }
     env.update({k: str(v) for k, v in env_overrides.items()})
     command = command or [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", "chillout_project.asgi:application"]
     command = [part.replace("{port}", str(port)) for part in command]

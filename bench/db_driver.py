@@ -81,7 +81,6 @@ async def main(seconds: float, concurrency: int) -> None:
         uri = f"{database.uri}/chillout_bench"
         sync_db = MongoClient(uri).get_default_database()
         async_db = AsyncMongoClient(uri).get_default_database()
-        sync_db.rooms.insert_one({"roomId": "small", "__v": 0})
         fill_room(sync_db, "small", 10)
         file_id = gridfs.GridFSBucket(sync_db, "voices").upload_from_stream("f", b"\x01" * (10 * 1024 * 1024))
         pool = ThreadPoolExecutor(max_workers=concurrency)

@@ -88,7 +88,7 @@ def room_json(room: dict, parts: list[Part], *, media_base: str) -> bytes:
 
 async def history_parts(*, room: dict, limit: int | None = None, before: ObjectId | None = None) -> list[Part]:
     """A room's messages oldest first: all, or the newest `limit` (older than `before`)."""
-    if settings.HISTORY_CACHE_ROOMS <= 0:
+    if settings.HISTORY_CACHE_ROOMS <= 0 or (limit is None and before is None and _known_partial(room)):
         return await _read_uncached(room_id=room["roomId"], limit=limit, before=before)
     entry = await _entry_current(room=room)
     if before is not None:
@@ -102,6 +102,13 @@ async def history_parts(*, room: dict, limit: int | None = None, before: ObjectI
     if entry.complete:
         return list(entry.parts)
     return await _read_uncached(room_id=room["roomId"], limit=limit, before=None)
+
+
+def _known_partial(room: dict) -> bool:
+    """The room is known to be larger than the cache: its full history comes from the database
+    anyway, so maintaining the entry on that read would be a second read for nothing."""
+    entry = _entries.get(room["roomId"])
+    return entry is not None and not entry.complete and entry.key == (room["_id"], room.get("historyVersion"))
 
 
 async def _entry_current(*, room: dict) -> _Entry:

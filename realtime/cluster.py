@@ -3,9 +3,9 @@
 Two background loops per process (and the Socket.IO manager's subscription), registered with `chillout_project.lifecycle` and so
 started with the periodic purge (on the first request or socket under Daphne):
 
-* the heartbeat tells the others this process is alive, every third of
-  `DEAD_PROCESS_SECONDS`. If it finds it had been given up for dead (frozen longer than
-  that, or Redis lost its data), the others may already have removed its sockets from
+* the heartbeat tells the others this process is alive, every quarter of
+  `DEAD_PROCESS_SECONDS` (the key lives three quarters of it). If it finds it had been
+  given up for dead (frozen longer than that, or Redis lost its data), the others may already have removed its sockets from
   presence and calls, so it disconnects them all: their clients reconnect and join again,
   and the state is right again;
 * the reaper looks as often for processes whose heartbeat expired (kill -9, a lost
@@ -14,8 +14,9 @@ started with the periodic purge (on the first request or socket under Daphne):
   persisted "left the audio call" notice and `user_left_call`. Emits reach the room's
   clients on every process through the Socket.IO Redis manager.
 
-So a killed process's users disappear after at most about 4/3 × `DEAD_PROCESS_SECONDS`
-(its heartbeat's remaining life plus one reaper period), plus the time to write the notices.
+So a killed process's users disappear within `DEAD_PROCESS_SECONDS` (its heartbeat's
+remaining life, at most 3/4 of it, plus one reaper period, 1/4), plus the time to write the
+notices.
 Without `REDIS_URL` (`state.shared` is False) nothing is registered.
 """
 
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 
 def cluster_period() -> float:
-    return settings.DEAD_PROCESS_SECONDS / 3
+    return settings.DEAD_PROCESS_SECONDS / 4
 
 
 async def every_period(*, what: str, step: Callable[[], Awaitable[None]]) -> None:

@@ -24,8 +24,8 @@ and its names, the per-IP counts stay consistent whatever the processes do at on
 The scripts compute keys from what they read (a binding's room), so they need a single
 Redis server (or a Sentinel-managed primary), not Redis Cluster.
 
-Liveness. Each process refreshes `P n:<node>` (TTL `DEAD_PROCESS_SECONDS`) every third of
-that. A process killed without its clean-up (kill -9, a lost machine) stops refreshing it;
+Liveness. Each process refreshes `P n:<node>` (TTL `dead_after`: 3/4 of
+`DEAD_PROCESS_SECONDS`) every quarter of `DEAD_PROCESS_SECONDS`. A process killed without its clean-up (kill -9, a lost machine) stops refreshing it;
 another process finds the key gone, claims the dead one (`P reap:<node>`, so one reaper
 only), and hands each of its sids to `realtime.cluster`, which removes them with the
 effects of a disconnect; the dead process's per-IP counts are then subtracted. A process

@@ -190,7 +190,11 @@ def state_create() -> RealtimeState:
         return InMemoryState()
     from realtime.redis_state import RedisState
 
-    return RedisState(url=settings.REDIS_URL, prefix=settings.REDIS_PREFIX, dead_after=settings.DEAD_PROCESS_SECONDS)
+    # A heartbeat lives 3/4 of DEAD_PROCESS_SECONDS and the reaper looks every 1/4
+    # (`realtime.cluster`): a killed process's users are gone within DEAD_PROCESS_SECONDS.
+    return RedisState(
+        url=settings.REDIS_URL, prefix=settings.REDIS_PREFIX, dead_after=settings.DEAD_PROCESS_SECONDS * 3 / 4
+    )
 
 
 state: RealtimeState = state_create()

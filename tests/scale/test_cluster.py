@@ -13,9 +13,9 @@ import pytest
 from tests.realtime.conftest import stored_messages
 from tests.scale.conftest import DEAD_PROCESS_SECONDS
 
-# A killed process's users go within 4/3 x DEAD_PROCESS_SECONDS plus the notices' writes;
+# A killed process's users go within DEAD_PROCESS_SECONDS plus the notices' writes;
 # the wait is far longer so that a slow shared machine never fails it.
-REAP_WAIT = DEAD_PROCESS_SECONDS * 4 / 3 + 20
+REAP_WAIT = DEAD_PROCESS_SECONDS + 20
 
 
 async def test_a_message_reaches_both_processes_once_each(pair, clients, room_id, mongo):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,8 +67,25 @@ def embedded_database():
             database.stop()
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid`, from /proc (Linux 3.5+)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
 @contextlib.contextmanager
-def server_process(mongo_uri: str, *, command: list[str] | None = None, **env_overrides):
+def server_process(
+    mongo_uri: str, *, command: list[str] | None = None, cwd: Path | None = None, worker_child: bool = False,
+    **env_overrides,
+):
+    """A server on a free port; yields (url, pid) once `/api/health` answers 200.
+
+    `{port}` in `command` and in the env values is replaced by the port. `worker_child`: the
+    command is a supervisor whose one child serves (granian), and the pid yielded is that
+    child's, the process whose CPU and RSS are the server's (and the one to kill -9).
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -76,13 +94,13 @@ def server_process(mongo_uri: str, *, command: list[str] | None = None, **env_ov
         "LOG_LEVEL": "WARNING",
         "PURGE_INTERVAL_SECONDS": "0",  # a purge pass scanning for orphans would share the CPUs
     }
-    env.update({k: str(v) for k, v in env_overrides.items()})
+    env.update({k: str(v).replace("{port}", str(port)) for k, v in env_overrides.items()})
     command = command or [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", "chillout_project.asgi:application"]
     command = [part.replace("{port}", str(port)) for part in command]
     # BENCH_SERVER_LOG=<dir>: keep each server's output there (server-<port>.log).
     log_dir = os.environ.get("BENCH_SERVER_LOG")
     output = open(Path(log_dir) / f"server-{port}.log", "ab") if log_dir else subprocess.DEVNULL
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, cwd=cwd or ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -91,13 +109,43 @@ def server_process(mongo_uri: str, *, command: list[str] | None = None, **env_ov
                 if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.1)
-        yield url, process.pid
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"server did not start: {command}")
+            time.sleep(0.1)
+        pid = process.pid
+        if worker_child:
+            (pid,) = child_pids(process.pid)
+        yield url, pid
     finally:
         process.terminate()
         process.wait(30)
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def median_figures(runs: list[dict]) -> dict:
+    """The median of every numeric figure across runs of one scenario, nested dicts and
+    per-pid lists included (element by element); non-numeric fields are kept when all runs
+    agree. Runs with an `error` are left out by the caller."""
+    merged: dict = {}
+    for key in runs[0]:
+        values = [run.get(key) for run in runs]
+        if all(isinstance(v, bool) or v is None for v in values):
+            if all(v == values[0] for v in values):
+                merged[key] = values[0]
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            merged[key] = round(statistics.median(values), 3)
+        elif all(isinstance(v, dict) for v in values):
+            merged[key] = median_figures(values)
+        elif all(isinstance(v, list) and len(v) == len(values[0]) for v in values):
+            columns = [median_figures([{"v": v[i]} for v in values]).get("v") for i in range(len(values[0]))]
+            merged[key] = columns
+        elif all(v == values[0] for v in values):
+            merged[key] = values[0]
+    return merged
 
 
 def percentile(values: list[float], fraction: float) -> float:

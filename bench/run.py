@@ -1,13 +1,27 @@
 """Run every load scenario of the performance issue and print one JSON line each.
 
     npm ci --prefix bench
-    python bench/run.py [--server daphne|uvicorn] [--scenarios echo,chat-closed,...]
-                        [--url http://host:port --pids SERVER,DB] [--find-max-rate] [--repeat N]
+    python bench/run.py [--server daphne|uvicorn|granian|original[,...]] [--scenarios echo,chat-closed,...]
+                        [--repeat N] [--original-dir DIR] [--find-max-rate]
+                        [--url http://host:port --pids SERVER,DB [--protocol original]]
 
 By default each scenario gets its own fresh embedded database and server process (rate
 limits and the per-IP cap off: the load comes from one address), so that no scenario
 inherits another's heap or backlog. With `--url` (and `--pids` for the CPU/RSS figures) the
 scenarios run against a server you started yourself; `history` then needs `--mongo-uri`.
+
+`--server` takes a comma-separated list; the order of the runs is repetition, then
+server, then scenario, so that a change in the machine's load hits every server alike.
+`original` is the original Node server, built outside this repository (`npm ci && npm
+run build` in a checkout of it; `--original-dir`, default `$ORIGINAL_DIR`), run as `node
+dist/server.js` with `PORT` and `MONGO_URI`, on its own fresh embedded database like the
+others; the load tool speaks to it without acks (`PROTOCOL=original` in sio_load.mjs) and
+the history prefill embeds the messages in the room document, as the original stores them.
+`granian`'s figures are its worker process's (granian's supervisor is idle).
+
+With `--repeat N` (N > 1), after all runs one `"summary": "median"` line per server and
+scenario: the median of every numeric figure over the runs without an error, with the
+load averages seen (`loadavg_1m_runs`).
 
 Scenarios (`bench/sio_load.mjs` unless noted): echo; chat-closed (100 clients in 10 rooms,
 closed loop); chat-open (10 × 10 at 500 messages/s offered); history (Python: prefills
@@ -35,20 +49,31 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from bson import ObjectId
 from pymongo import MongoClient
 
-from _harness import BENCH, embedded_database, proc_cpu_seconds, proc_rss_mb, server_process
+from _harness import (
+    BENCH, embedded_database, load_average, median_figures, proc_cpu_seconds, proc_rss_mb, server_process,
+)
 
+APPLICATION = "chillout_project.asgi:application"
+# name -> server_process keyword arguments; `original` gets its `cwd` from --original-dir.
 SERVERS = {
-    "daphne": None,  # the harness default: daphne -v 0
-    "uvicorn": [
+    "daphne": {},  # the harness default: daphne -v 0
+    "uvicorn": {"command": [
         sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
-        "--no-access-log", "--ws-per-message-deflate", "false", "chillout_project.asgi:application",
-    ],
-}
+        "--no-access-log", "--ws-per-message-deflate", "false", APPLICATION,
+    ]},
+    # One worker (the default), no access log (its default); websockets and lifespan are on by default.
+    "granian": {"worker_child": True, "command": [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", "{port}",
+        "--log-level", "warning", APPLICATION,
+    ]},
+    "original": {"command": ["node", "dist/server.js"], "PORT": "{port}"},
+}  # fmt: skip
 BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0", "PURGE_INTERVAL_SECONDS": "0"}
 DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,fanout,connections,churn,media"
 SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}
@@ -57,7 +82,8 @@ HISTORY_SPACING_SECONDS = 2.0  # prefilled history: one message every 2 s, endin
 
 
 def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
-    environment = {**os.environ, "SCENARIO": scenario, "URL": url, "PIDS": ",".join(map(str, pids))}
+    environment = {**os.environ, "SCENARIO": scenario, "URL": url, "PIDS": ",".join(map(str, pids)),
+                   "PROTOCOL": PROTOCOL["name"]}  # fmt: skip
     environment.update({k: str(v) for k, v in env.items()})
     result = subprocess.run(
         ["node", str(BENCH / "sio_load.mjs")], env=environment, capture_output=True, text=True, timeout=900
@@ -67,18 +93,23 @@ def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# The load tool's protocol (sio_load.mjs PROTOCOL): "original" for the original Node server.
+PROTOCOL = {"name": "chillout"}
+
+
 def history_prefill(mongo_uri: str, prefix: str) -> dict[str, str]:
     """Insert each room's messages directly (no server involved); returns label → roomId.
 
     The messages are spread over the past hours, as a real room's history is: their
-    `_id`s carry their own time, which is what range-bounded reads rely on.
+    `_id`s carry their own time, which is what range-bounded reads rely on. For the
+    original, they go into the room document's `messages` array, where it keeps them.
     """
     db = MongoClient(mongo_uri).get_default_database()
     now = time.time()
     rooms = {}
     for label, count in HISTORY_SIZES.items():
         room_id = rooms[label] = f"{prefix}-{label}"
-        db.rooms.insert_one({"_id": ObjectId(), "roomId": room_id, "lastActivity": datetime.now(UTC), "__v": 0})
+        room = {"_id": ObjectId(), "roomId": room_id, "lastActivity": datetime.now(UTC), "__v": 0}
         docs = []
         for i in range(count):
             at = now - (count - i) * HISTORY_SPACING_SECONDS
@@ -86,6 +117,10 @@ def history_prefill(mongo_uri: str, prefix: str) -> dict[str, str]:
             created = datetime.fromtimestamp(int(at * 1000) / 1000, tz=UTC)
             docs.append({"_id": oid, "roomId": room_id, "username": f"user{i % 7}", "message": f"message {i} " + "x" * 80,
                          "type": "text", "url": None, "createdAt": created})
+        if PROTOCOL["name"] == "original":
+            db.rooms.insert_one({**room, "messages": [{k: v for k, v in d.items() if k != "roomId"} for d in docs]})
+            continue
+        db.rooms.insert_one(room)
         for start in range(0, len(docs), 1000):
             db.messages.insert_many(docs[start : start + 1000])
     return rooms
@@ -128,16 +163,36 @@ def run_scenario(scenario: str, url: str, pids: list[int], mongo_uri: str | None
 
 
 @contextlib.contextmanager
-def fresh_server(kind: str):
+def fresh_server(kind: str, original_dir: str | None):
     """A new embedded database and a new server on it: (url, [server pid, db pid], uri)."""
+    options = dict(SERVERS[kind])
+    if kind == "original":
+        options["cwd"] = original_dir
+    PROTOCOL["name"] = "original" if kind == "original" else "chillout"
     with embedded_database() as database:
         uri = f"{database.uri}/chillout_bench"
-        with server_process(uri, command=SERVERS[kind], **BENCH_ENV) as (url, pid):
+        with server_process(uri, **options, **BENCH_ENV) as (url, pid):
             yield url, [pid, database.pid], uri
 
 
-def emit(server: str, figures: dict) -> None:
-    print(json.dumps({"server": server, "loadavg_1m": os.getloadavg()[0], **figures}), flush=True)
+def emit(server: str, figures: dict) -> dict:
+    line = {"server": server, "loadavg_1m": load_average(), **figures}
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def emit_medians(lines: list[dict]) -> None:
+    """One summary line per (server, scenario): medians over the runs without an error."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for line in lines:
+        groups.setdefault((line["server"], line.get("scenario", "?")), []).append(line)
+    for (server, scenario), runs in groups.items():
+        good = [run for run in runs if "error" not in run]
+        figures = median_figures(good) if good else {}
+        figures.pop("loadavg_1m", None)
+        print(json.dumps({"summary": "median", "server": server, "scenario": scenario, "runs": len(good),
+                          "errors": len(runs) - len(good), "loadavg_1m_runs": [run["loadavg_1m"] for run in runs],
+                          **{k: v for k, v in figures.items() if k not in ("server", "scenario")}}), flush=True)  # fmt: skip
 
 
 def find_max_rate(server: str, url: str, pids: list[int], *, start: int, step: int, limit_ms: float) -> dict:
@@ -155,7 +210,11 @@ def find_max_rate(server: str, url: str, pids: list[int], *, start: int, step: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=sorted(SERVERS), default="daphne")
+    parser.add_argument("--server", default="daphne", help=f"one or more of {','.join(SERVERS)}, comma-separated")
+    parser.add_argument("--original-dir", default=os.environ.get("ORIGINAL_DIR"),
+                        help="a built checkout of the original Node server (default: $ORIGINAL_DIR)")
+    parser.add_argument("--protocol", choices=["chillout", "original"], default="chillout",
+                        help="with --url: the load tool's protocol (original: no acks)")  # fmt: skip
     parser.add_argument("--scenarios", default=DEFAULT_SCENARIOS)
     parser.add_argument("--find-max-rate", action="store_true")
     parser.add_argument("--rate-start", type=int, default=100)
@@ -168,18 +227,36 @@ def main() -> None:
     if not (BENCH / "node_modules" / "socket.io-client").is_dir():
         sys.exit("run `npm ci --prefix bench` first")
     scenarios = list(filter(None, args.scenarios.split(",")))
-    label = args.server if args.url is None else "external"
+    servers = list(filter(None, args.server.split(",")))
+    unknown = set(servers) - set(SERVERS)
+    if unknown:
+        sys.exit(f"unknown --server {','.join(sorted(unknown))}; one of {','.join(SERVERS)}")
+    if "original" in servers and args.url is None:
+        if not args.original_dir or not (Path(args.original_dir) / "dist" / "server.js").is_file():
+            sys.exit("--server original needs --original-dir (or ORIGINAL_DIR): a checkout of the original "
+                     "with `npm ci && npm run build` done (dist/server.js)")  # fmt: skip
+    lines = []
     for _ in range(args.repeat):
-        for scenario in scenarios:
-            if args.url is not None:
-                pids = [int(p) for p in args.pids.split(",") if p]
-                emit(label, run_scenario(scenario, args.url, pids, args.mongo_uri))
-                continue
-            with fresh_server(args.server) as (url, pids, uri):
-                emit(label, run_scenario(scenario, url, pids, uri))
-        if args.find_max_rate:
-            with fresh_server(args.server) as (url, pids, _):
-                emit(label, find_max_rate(label, url, pids, start=args.rate_start, step=args.rate_step, limit_ms=100.0))
+        if args.url is not None:
+            PROTOCOL["name"] = args.protocol
+            pids = [int(p) for p in args.pids.split(",") if p]
+            for scenario in scenarios:
+                lines.append(emit("external", run_scenario(scenario, args.url, pids, args.mongo_uri)))
+            continue
+        for server in servers:
+            for scenario in scenarios:
+                try:
+                    with fresh_server(server, args.original_dir) as (url, pids, uri):
+                        figures = run_scenario(scenario, url, pids, uri)
+                except Exception as error:  # a server that did not start: say so, go on with the next
+                    figures = {"scenario": scenario, "error": f"{type(error).__name__}: {error}"}
+                lines.append(emit(server, figures))
+            if args.find_max_rate:
+                with fresh_server(server, args.original_dir) as (url, pids, _):
+                    lines.append(emit(server, find_max_rate(server, url, pids, start=args.rate_start,
+                                                            step=args.rate_step, limit_ms=100.0)))  # fmt: skip
+    if args.repeat > 1:
+        emit_medians(lines)
 
 
 if __name__ == "__main__":

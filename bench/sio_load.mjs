@@ -7,6 +7,11 @@
 // sockets are spread over them round-robin, in the order they are opened, so a room's
 // members (and the fanout room's 500 receivers) are split evenly between the processes.
 //
+// PROTOCOL=original: the original Node server, which answers no acks: a room is created by
+// `GET /api/room/:id` first (as its web client does; a send to a room that does not exist is
+// echoed as null), a join is confirmed by an `online_users` that names the joiner, a send
+// by the sender's own `receive_message` echo.
+//
 // Prints one JSON line: the scenario's figures plus the CPU (cores) and RSS (MB) of each pid
 // in PIDS over the measured phase, read from /proc. Started by bench/run.py, which owns the
 // server and the database; run it by hand against any running server too.
@@ -34,6 +39,8 @@ const FULL_ROOM = env.FULL_ROOM; // echo-pair: a room prefilled with history
 const MEDIA_CLIENTS = +(env.MEDIA_CLIENTS || 8);
 const MEDIA_SIZES_MB = (env.MEDIA_SIZES_MB || "1,10").split(",").map(Number);
 const MEDIA_ROUNDS = +(env.MEDIA_ROUNDS || 2);
+const ORIGINAL = (env.PROTOCOL || "chillout") === "original";
+const ACK_TIMEOUT_MS = 60000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (values, p) => {
@@ -85,14 +92,56 @@ async function connectMany(count, batch = 50) {
   return sockets;
 }
 
-const join = (socket, roomId, username) => socket.timeout(60000).emitWithAck("join_room", { roomId, username });
+// Resolves once `event` arrives on `socket` with a payload that `matches`; then `emit` is sent.
+function emitUntil(socket, event, matches, emit) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, listener);
+      reject(new Error(`no ${event} within ${ACK_TIMEOUT_MS} ms`));
+    }, ACK_TIMEOUT_MS);
+    const listener = (payload) => {
+      if (!matches(payload)) return;
+      clearTimeout(timer);
+      socket.off(event, listener);
+      resolve(payload);
+    };
+    socket.on(event, listener);
+    emit();
+  });
+}
+
+const roomsCreated = new Map();
+function roomCreate(roomId) {
+  if (!roomsCreated.has(roomId)) {
+    roomsCreated.set(roomId, fetch(`${URLS[0]}/api/room/${encodeURIComponent(roomId)}`).then((r) => r.arrayBuffer()));
+  }
+  return roomsCreated.get(roomId);
+}
+
+async function join(socket, roomId, username) {
+  if (!ORIGINAL) return socket.timeout(ACK_TIMEOUT_MS).emitWithAck("join_room", { roomId, username });
+  await roomCreate(roomId);
+  const names = await emitUntil(socket, "online_users", (names) => Array.isArray(names) && names.includes(username), () =>
+    socket.emit("join_room", { roomId, username }),
+  );
+  return { ok: true, online: names.length };
+}
+
+// A send confirmed by its ack (Chillout) or by the sender's own echo (the original).
+async function sendConfirmed(socket, payload) {
+  if (!ORIGINAL) return socket.timeout(ACK_TIMEOUT_MS).emitWithAck("send_message", payload);
+  const message = await emitUntil(socket, "receive_message", (m) => m && m.username === payload.username && m.message === payload.message, () =>
+    socket.emit("send_message", payload),
+  );
+  return { ok: true, message };
+}
 
 // Every socket of a chat scenario: knows its own pending sends, counts every delivery.
 function chatClient(socket, roomId, username, stats) {
   const pending = new Map();
   socket.on("receive_message", (message) => {
     stats.deliveries++;
-    if (message.username !== username) return;
+    if (!message || message.username !== username) return;
     const sentAt = pending.get(message.message);
     if (sentAt === undefined) return;
     pending.delete(message.message);
@@ -106,7 +155,8 @@ function chatClient(socket, roomId, username, stats) {
       const text = `${username}:${seq++}`;
       pending.set(text, performance.now());
       stats.sent++;
-      socket.emit("send_message", { roomId, username, message: text }, (ack) => {
+      if (ORIGINAL) socket.emit("send_message", { roomId, username, message: text });
+      else socket.emit("send_message", { roomId, username, message: text }, (ack) => {
         if (!ack || !ack.ok) stats.failed++;
       });
       return text;
@@ -219,7 +269,7 @@ const scenarios = {
             const form = new FormData();
             form.append("username", `m${c}`);
             form.append("voice", new Blob([f.data], { type: "audio/wav" }), "blob.wav");
-            const response = await fetch(`${URL}/api/room/${ROOM_PREFIX}-media${c}/voice`, { method: "POST", body: form });
+            const response = await fetch(`${URLS[0]}/api/room/${ROOM_PREFIX}-media${c}/voice`, { method: "POST", body: form });
             if (response.status !== 200) { failed++; await response.arrayBuffer(); continue; }
             mine.push({ url: (await response.json()).url, size: f.data.length });
           }
@@ -231,7 +281,7 @@ const scenarios = {
       await Promise.all(
         urls.map(async (mine) => {
           for (const { url, size } of mine) {
-            const body = await (await fetch(url.startsWith("/") ? `${URL}${url}` : url)).arrayBuffer();
+            const body = await (await fetch(url.startsWith("/") ? `${URLS[0]}${url}` : url)).arrayBuffer();
             if (body.byteLength !== size) failed++;
           }
         }),
@@ -308,8 +358,7 @@ const scenarios = {
     await Promise.all(
       Array.from({ length: WINDOW }, async () => {
         while (Date.now() < stop) {
-          await sender.timeout(60000).emitWithAck("send_message", { roomId, username: "m0", message: `fan:${Date.now()}` });
-          sent++;
+          await sendConfirmed(sender, { roomId, username: "m0", message: `fan:${Date.now()}:${sent++}` });
         }
       }),
     );
@@ -360,7 +409,7 @@ const scenarios = {
             const username = `ch${worker}-${n++}`;
             const roomId = `${ROOM_PREFIX}-churn${worker % 10}`;
             await join(socket, roomId, username);
-            const ack = await socket.timeout(30000).emitWithAck("send_message", { roomId, username, message: "hi" });
+            const ack = await sendConfirmed(socket, { roomId, username, message: "hi" });
             if (!ack.ok) failed++;
             socket.disconnect();
             cycles++;
@@ -382,5 +431,5 @@ if (!run) {
   process.exit(2);
 }
 const result = await run();
-console.log(JSON.stringify({ scenario: SCENARIO, transport: TRANSPORT, processes: URLS.length, ...result }));
+console.log(JSON.stringify({ scenario: SCENARIO, protocol: ORIGINAL ? "original" : "chillout", transport: TRANSPORT, processes: URLS.length, ...result }));
 process.exit(0);

@@ -57,6 +57,23 @@ class RssSampler:
         self._thread.join()
 
 
+APPLICATION = "chillout_project.asgi:application"
+# name -> server_process keyword arguments; `original` gets its `cwd` from --original-dir.
+SERVERS = {
+    "daphne": {},  # the harness default: daphne -v 0
+    "uvicorn": {"command": [
+        sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
+        "--no-access-log", "--ws-per-message-deflate", "false", APPLICATION,
+    ]},
+    # One worker (the default), no access log (its default); websockets and lifespan are on by default.
+    "granian": {"worker_child": True, "command": [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", "{port}",
+        "--log-level", "warning", APPLICATION,
+    ]},
+    "original": {"command": ["node", "dist/server.js"], "PORT": "{port}"},
+}  # fmt: skip
+
+
 @contextlib.contextmanager
 def embedded_database():
     with tempfile.TemporaryDirectory(prefix="chillout-bench-") as data_dir:

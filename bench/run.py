@@ -56,24 +56,9 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from _harness import (
-    BENCH, embedded_database, load_average, median_figures, proc_cpu_seconds, proc_rss_mb, server_process,
+    BENCH, SERVERS, embedded_database, load_average, median_figures, proc_cpu_seconds, proc_rss_mb, server_process,
 )
 
-APPLICATION = "chillout_project.asgi:application"
-# name -> server_process keyword arguments; `original` gets its `cwd` from --original-dir.
-SERVERS = {
-    "daphne": {},  # the harness default: daphne -v 0
-    "uvicorn": {"command": [
-        sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
-        "--no-access-log", "--ws-per-message-deflate", "false", APPLICATION,
-    ]},
-    # One worker (the default), no access log (its default); websockets and lifespan are on by default.
-    "granian": {"worker_child": True, "command": [
-        sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", "{port}",
-        "--log-level", "warning", APPLICATION,
-    ]},
-    "original": {"command": ["node", "dist/server.js"], "PORT": "{port}"},
-}  # fmt: skip
 BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0", "PURGE_INTERVAL_SECONDS": "0"}
 DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,fanout,connections,churn,media"
 SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}

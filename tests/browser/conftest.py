@@ -36,16 +36,26 @@ PAGE_DIR = Path(__file__).resolve().parent / "page"
 SOCKET_IO_BUNDLE = Path(__file__).resolve().parent.parent / "node/node_modules/socket.io-client/dist/socket.io.min.js"
 
 
+ISOLATED = "/isolated"  # the same files, served cross-origin isolated (COEP require-corp)
+
+
 class PageHandler(SimpleHTTPRequestHandler):
-    """Serves PAGE_DIR, plus the socket.io-client bundle at /socket.io.min.js; logs nothing."""
+    """Serves PAGE_DIR, plus the socket.io-client bundle at /socket.io.min.js; logs nothing.
+
+    Under /isolated/ the same files come with COEP `require-corp` (and COOP same-origin): a
+    page that embeds a file of another origin only if the file says CORP `cross-origin`."""
 
     def translate_path(self, path: str) -> str:
-        if path.split("?", 1)[0] == "/socket.io.min.js":
+        path = path.split("?", 1)[0].removeprefix(ISOLATED)
+        if path == "/socket.io.min.js":
             return str(SOCKET_IO_BUNDLE)
         return super().translate_path(path)
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
+        if self.path.startswith(f"{ISOLATED}/"):
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         super().end_headers()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name

@@ -15,6 +15,7 @@ import asyncio
 import base64
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 import socketio
 
@@ -66,13 +67,20 @@ async def media_state(page, selector: str) -> str:
     return await element.get_attribute("data-state")
 
 
-async def test_image_and_voice_note_still_work_after_a_reload(browser_context, page_server, page_origin, room_id):
-    page = await browser_context.new_page()
+async def open_room_page(context, *, page_url: str, server_url: str, room_id: str, user: str = "alice"):
+    """The test page, joined to the room as `user`; returns it with its network Recorder."""
+    page = await context.new_page()
     seen = Recorder(page)
-    query = urlencode({"server": page_server.url, "room": room_id, "user": "alice"})
-    await page.goto(f"{page_origin}/index.html?{query}")
+    await page.goto(f"{page_url}?{urlencode({'server': server_url, 'room': room_id, 'user': user})}")
     assert (await page.evaluate("chillout.ready"))["ok"] is True
     assert await page.evaluate("chillout.transport()") == "websocket"
+    return page, seen
+
+
+async def test_image_and_voice_note_still_work_after_a_reload(browser_context, page_server, page_origin, room_id):
+    page, seen = await open_room_page(
+        browser_context, page_url=f"{page_origin}/index.html", server_url=page_server.url, room_id=room_id
+    )
 
     bob, bob_media = await python_client(page_server.url, room_id, "bob")
     try:
@@ -113,3 +121,27 @@ async def test_image_and_voice_note_still_work_after_a_reload(browser_context, p
     assert voice_state == "ready", seen
     assert 206 in seen.statuses(voice_url), (seen.statuses(voice_url), seen)
     assert seen.failures == []
+
+
+async def test_media_load_in_a_cross_origin_isolated_page(browser_context, page_server, page_origin, room_id):
+    """Under COEP require-corp a file of another origin loads only if it says CORP cross-origin."""
+    page, seen = await open_room_page(
+        browser_context, page_url=f"{page_origin}/isolated/index.html", server_url=page_server.url, room_id=room_id
+    )
+    assert await page.evaluate("crossOriginIsolated") is True
+    assert (await page.evaluate("data => chillout.sendImage(data)", base64.b64encode(samples.png()).decode()))["ok"]
+    assert (await page.evaluate("ms => chillout.sendVoice(ms)", VOICE_MS))["ok"]
+    assert await media_state(page, "li[data-type=image] img") == "ready", seen
+    assert await media_state(page, "li[data-type=voice] audio") == "ready", seen
+    assert seen.failures == []
+
+
+async def test_a_file_opened_directly_is_no_page(browser_context, page_server, room_id):
+    """Navigated to, a media file is a sandboxed document: an opaque origin, no script."""
+    async with httpx.AsyncClient(base_url=page_server.url, timeout=30.0) as http:
+        uploaded = await http.post(f"/api/room/{room_id}/image", files={"image": ("blob", samples.png())})
+    url = page_server.url + uploaded.json()["url"]
+    page = await browser_context.new_page()
+    response = await page.goto(url)
+    assert response.status == 200
+    assert await page.evaluate("self.origin") == "null"

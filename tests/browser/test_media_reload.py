@@ -88,7 +88,8 @@ async def test_image_and_voice_note_still_work_after_a_reload(browser_context, p
         assert ack["ok"] is True, ack
         await page.locator("#messages li", has_text="bob: hi alice").wait_for(timeout=WAIT_MS)
 
-        image_ack = await page.evaluate("data => chillout.sendImage(data)", base64.b64encode(samples.png(5, 3)).decode())
+        png = base64.b64encode(samples.png(5, 3)).decode()
+        image_ack = await page.evaluate("data => chillout.sendImage(data)", png)
         assert image_ack["ok"] is True, image_ack
         image_url = image_ack["message"]["url"]
         assert image_url.startswith(f"{page_server.url}/api/image/")

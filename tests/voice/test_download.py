@@ -167,7 +167,9 @@ MEDIA_POLICY = {
 }
 
 
-@pytest.mark.parametrize(("kind", "data", "served"), [("image", samples.png(), "image/png"), ("voice", samples.wav(), "audio/wav")])
+@pytest.mark.parametrize(
+    ("kind", "data", "served"), [("image", samples.png(), "image/png"), ("voice", samples.wav(), "audio/wav")]
+)
 def test_a_304_keeps_the_headers_of_the_200(http, upload, room_id, kind, data, served):
     url = upload(room_id, kind, data).json()["url"]
     frontend = {"Origin": "http://localhost:3000"}

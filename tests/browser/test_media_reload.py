@@ -7,6 +7,8 @@ Opus, as the web client records), shows them from the `receive_*` payloads, then
 shows them again from the history. The reload revalidates each file (ETag, no-cache): the
 image comes back as a 304, which Chromium's Opaque Response Blocking rejects unless the 304
 still says the file's Content-Type (net::ERR_BLOCKED_BY_ORB: a broken image after every reload).
+The same media load in a cross-origin isolated page (they say CORP cross-origin), and a file
+opened directly is a sandboxed document (their CSP), never a page of the server's origin.
 """
 
 from __future__ import annotations

@@ -17,10 +17,12 @@ test: system-deps  ## install everything (Python, Node, Redis, nginx); every tes
 	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest
 	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest
 
-# The scale-out tests start their own redis-server and nginx (Debian packages); nothing
-# needs to be running. Installed with apt-get when missing (as root, else through sudo).
+# The scale-out tests start their own redis-server and nginx, the browser tests Debian's
+# chromium (Debian packages); nothing needs to be running. Installed with apt-get when
+# missing (as root, else through sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@PATH="$$PATH:/usr/sbin:/sbin"; command -v redis-server >/dev/null && command -v nginx >/dev/null || { \
+	@PATH="$$PATH:/usr/sbin:/sbin"; command -v redis-server >/dev/null && command -v nginx >/dev/null \
+	  && command -v chromium >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server nginx; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server nginx chromium; }

@@ -35,17 +35,11 @@ async def media_download(request: HttpRequest, file_id: str, kind: str):
 
     total = grid_out.length
     etag = f'"{oid}-{total}"'
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": etag,
-        "Cache-Control": "no-cache",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": "inline",
-    }
-    if _etag_matches(request.headers.get("If-None-Match"), etag):
-        return HttpResponse(status=304, headers=headers)
-
     content_type = (grid_out.metadata or {}).get("contentType") or media_kind.fallback_type
+    headers = media_headers(etag=etag)
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        return HttpResponse(status=304, content_type=content_type, headers=headers)
+
     byte_range = None
     if _if_range_holds(request.headers.get("If-Range"), etag):
         try:
@@ -64,6 +58,26 @@ async def media_download(request: HttpRequest, file_id: str, kind: str):
     return StreamingHttpResponse(
         _read_range(grid_out, start, length), status=status, content_type=content_type, headers=headers
     )
+
+
+def media_headers(*, etag: str) -> dict[str, str]:
+    """Headers of every answer about a stored file (200, 206, 304, 416); `Content-Type` goes beside them.
+
+    A 304 repeats the representation headers (RFC 9110 §15.4.5): a browser's cache replaces
+    the stored ones with them, and Chromium's Opaque Response Blocking rejects a `nosniff`
+    revalidation that does not say the file's type (an <img> broken after every reload).
+    CORP lets <img>/<audio> of any origin (the web client's) embed the file even under COEP;
+    the CSP makes the file inert when opened directly: it is never a page.
+    """
+    return {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": "inline",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
 
 
 async def _read_range(grid_out, start: int, length: int):

@@ -152,3 +152,48 @@ def test_downloads_answer_cross_origin_requests_of_the_frontend(http, voice_file
     url, _ = voice_file
     response = http.get(url, headers={"Origin": "http://localhost:3000"})
     assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+# Issue 11 (browsers): a revalidation keeps the representation headers; media are embeddable
+# from any origin and inert when opened directly. tests/browser shows the same in Chromium.
+REPRESENTATION_HEADERS = (
+    "content-type", "etag", "cache-control", "accept-ranges", "content-disposition", "vary",
+    "x-content-type-options", "cross-origin-resource-policy", "content-security-policy",
+)
+MEDIA_POLICY = {
+    "x-content-type-options": "nosniff",
+    "cross-origin-resource-policy": "cross-origin",
+    "content-security-policy": "default-src 'none'; sandbox",
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "served"), [("image", samples.png(), "image/png"), ("voice", samples.wav(), "audio/wav")]
+)
+def test_a_304_keeps_the_headers_of_the_200(http, upload, room_id, kind, data, served):
+    url = upload(room_id, kind, data).json()["url"]
+    frontend = {"Origin": "http://localhost:3000"}
+    full = http.get(url, headers=frontend)
+    revalidated = http.get(url, headers={**frontend, "If-None-Match": full.headers["etag"]})
+    assert (full.status_code, revalidated.status_code) == (200, 304)
+    assert revalidated.headers["content-type"] == served  # not Django's default text/html
+    assert {name: revalidated.headers.get(name) for name in REPRESENTATION_HEADERS} == {
+        name: full.headers.get(name) for name in REPRESENTATION_HEADERS
+    }
+    assert "content-length" not in revalidated.headers
+
+
+def test_every_answer_about_a_file_carries_the_media_policy(http, voice_file):
+    url, data = voice_file
+    etag = http.get(url).headers["etag"]
+    answers = {
+        200: http.get(url),
+        206: http.get(url, headers={"Range": "bytes=0-9"}),
+        304: http.get(url, headers={"If-None-Match": etag}),
+        416: http.get(url, headers={"Range": f"bytes={len(data)}-"}),
+    }
+    for status, response in answers.items():
+        assert response.status_code == status
+        assert {name: response.headers.get(name) for name in MEDIA_POLICY} == MEDIA_POLICY, status
+    assert answers[206].headers["content-type"] == answers[304].headers["content-type"] == "audio/wav"
+    assert answers[416].headers["content-type"] == "application/json"

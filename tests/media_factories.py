@@ -60,15 +60,15 @@ def jpeg(*, width: int = 64, height: int = 32, orientation: int = 1, quality: in
     return data[:2] + iptc + flashpix + data[2:] + b"SECRET second image after EOI"
 
 
-def jpeg_photo(*, width: int = 4000, height: int = 3000) -> bytes:
+def jpeg_photo(*, width: int = 4000, height: int = 3000, orientation: int = 6) -> bytes:
     """A phone-like photo: detailed pixels (noise over gradients), EXIF with GPS."""
     rng = np.random.default_rng(7)
     x = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
     y = np.linspace(0, 255, height, dtype=np.float32)[:, None, None]
     base = np.concatenate([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2)
-    pixels = np.clip(base + rng.normal(0, 24, (height, width, 3)), 0, 255).astype(np.uint8)
+    pixels = np.clip(base + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
     out = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(out, "JPEG", quality=85, exif=exif(6))
+    Image.fromarray(pixels, "RGB").save(out, "JPEG", quality=85, exif=exif(orientation))
     return out.getvalue()
 
 
@@ -134,10 +134,15 @@ VOICE_FORMATS = {
 }
 
 
-def tone(seconds: float, rate: int, *, silent_first_half: bool = False) -> np.ndarray:
-    """A 440 Hz tone, float32 in [-0.5, 0.5]; optionally silent for its first half."""
+def tone(seconds: float, rate: int, *, silent_first_half: bool = False, noisy: bool = False) -> np.ndarray:
+    """A 440 Hz tone, float32 in [-0.5, 0.5]; optionally silent for its first half, or with
+    syllable-like bursts of noise over it (so that codecs spend speech-like bitrates)."""
     t = np.arange(int(seconds * rate)) / rate
     samples = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    if noisy:
+        bursts = (np.sin(2 * np.pi * 3 * t) > 0).astype(np.float32)
+        noise = np.random.default_rng(7).normal(0, 0.15, len(t)).astype(np.float32)
+        samples = np.clip(samples * 0.5 + noise * bursts, -1, 1).astype(np.float32)
     if silent_first_half:
         samples[: len(samples) // 2] = 0
     return samples
@@ -151,11 +156,18 @@ def _as_format(samples: np.ndarray, name: str) -> np.ndarray:
     return samples
 
 
-def voice(kind: str = "webm", *, seconds: float = 2.0, tags: dict | None = None, silent_first_half: bool = False) -> bytes:
+def voice(
+    kind: str = "webm",
+    *,
+    seconds: float = 2.0,
+    tags: dict | None = None,
+    silent_first_half: bool = False,
+    noisy: bool = False,
+) -> bytes:
     """A mono voice note of `kind` (a VOICE_FORMATS key) with container and stream tags."""
     _, muxer, encoder, rate = VOICE_FORMATS[kind]
     tags = VOICE_TAGS if tags is None else tags
-    samples = tone(seconds, rate, silent_first_half=silent_first_half)
+    samples = tone(seconds, rate, silent_first_half=silent_first_half, noisy=noisy)
     out = io.BytesIO()
     with av.open(out, "w", format=muxer) as target:
         target.metadata.update(tags)

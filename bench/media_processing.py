@@ -1,0 +1,103 @@
+"""What media processing costs: per item, and items/s through the pool at 1 and 2 workers.
+
+Usage: python bench/media_processing.py [--rounds 5] [--items 8]
+Prints JSON lines (not a test; asserts nothing). Items:
+  photo_lossless  a ~3 MB 4000×3000 phone-like JPEG with EXIF/GPS, orientation 1 (segments dropped)
+  photo_rotated   the same with orientation 6 (decoded, turned, re-encoded)
+  voice_60s       a 60 s WebM/Opus note with tags (remuxed, decoded for duration and waveform)
+  thumbnail_320   a 320-wide WebP of the stored photo
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chillout_project.settings")
+
+
+def loadavg_1m() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def per_item_ms(function, rounds: int) -> tuple[float, float]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), min(times)
+
+
+async def pool_throughput(make_job, items: int) -> tuple[float, float]:
+    """Items per second, and the cores this process used meanwhile (CPU seconds / wall)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(make_job() for _ in range(items)))
+    wall = time.perf_counter() - started
+    return items / wall, (time.process_time() - cpu_started) / wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--items", type=int, default=8)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from tests import media_factories
+    from voice.processing import (
+        image_sanitize,
+        image_thumbnail,
+        media_pool_shutdown,
+        media_process_image,
+        media_process_voice,
+        voice_sanitize,
+    )
+
+    photo = media_factories.jpeg_photo(orientation=1)
+    rotated = media_factories.jpeg_photo(orientation=6)
+    note = media_factories.voice("webm", seconds=60.0, noisy=True)
+    stored_photo = image_sanitize(data=photo, content_type="image/jpeg", max_pixels=40_000_000).data
+    print(json.dumps({"inputs": {"photo_bytes": len(photo), "voice_bytes": len(note)}, "loadavg_1m": loadavg_1m()}))
+
+    items = {
+        "photo_lossless": (
+            lambda: image_sanitize(data=photo, content_type="image/jpeg", max_pixels=40_000_000),
+            lambda: media_process_image(data=photo, content_type="image/jpeg"),
+        ),
+        "photo_rotated": (
+            lambda: image_sanitize(data=rotated, content_type="image/jpeg", max_pixels=40_000_000),
+            lambda: media_process_image(data=rotated, content_type="image/jpeg"),
+        ),
+        "voice_60s": (
+            lambda: voice_sanitize(data=note, content_type="audio/webm", max_seconds=600),
+            lambda: media_process_voice(data=note, content_type="audio/webm"),
+        ),
+        "thumbnail_320": (lambda: image_thumbnail(data=stored_photo, width=320), None),
+    }
+    for name, (direct, pooled) in items.items():
+        median_ms, best_ms = per_item_ms(direct, args.rounds)
+        line = {"item": name, "per_item_ms_median": round(median_ms, 1), "per_item_ms_min": round(best_ms, 1)}
+        if pooled is not None:
+            for workers in (1, 2):
+                settings.MEDIA_WORKERS = workers
+                media_pool_shutdown()
+                rate, cores = asyncio.run(pool_throughput(pooled, args.items))
+                line[f"items_per_s_{workers}_workers"] = round(rate, 2)
+                line[f"cores_used_{workers}_workers"] = round(cores, 2)
+            media_pool_shutdown()
+        line["loadavg_1m"] = loadavg_1m()
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()

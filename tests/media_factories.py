@@ -163,12 +163,17 @@ def voice(
     tags: dict | None = None,
     silent_first_half: bool = False,
     noisy: bool = False,
+    streamed: bool = False,
 ) -> bytes:
-    """A mono voice note of `kind` (a VOICE_FORMATS key) with container and stream tags."""
+    """A mono voice note of `kind` (a VOICE_FORMATS key) with container and stream tags.
+
+    `streamed` writes it to a pipe-like sink, as a browser's MediaRecorder does: a WebM then
+    has no duration and no cues in its header.
+    """
     _, muxer, encoder, rate = VOICE_FORMATS[kind]
     tags = VOICE_TAGS if tags is None else tags
     samples = tone(seconds, rate, silent_first_half=silent_first_half, noisy=noisy)
-    out = io.BytesIO()
+    out = _Sink() if streamed else io.BytesIO()
     with av.open(out, "w", format=muxer) as target:
         target.metadata.update(tags)
         stream = target.add_stream(encoder, rate=rate, layout="mono")
@@ -181,6 +186,20 @@ def voice(
             target.mux(stream.encode(frame))
         target.mux(stream.encode(None))
     return out.getvalue()
+
+
+class _Sink:
+    """A write-only file: the muxer cannot go back to fill in the header."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def getvalue(self) -> bytes:
+        return b"".join(self.parts)
 
 
 def decoded_audio(data: bytes) -> np.ndarray:

@@ -241,6 +241,16 @@ def test_thumbnail_of_an_animated_gif_is_its_first_frame():
 # --- voice ----------------------------------------------------------------------
 
 
+def assert_no_tags(data: bytes) -> None:
+    for marker in factories.SECRETS:
+        assert marker not in data, marker
+    with av.open(io.BytesIO(data)) as result:
+        assert not {key.lower() for key in result.metadata} & {"title", "artist", "comment", "location"}
+        assert len(result.streams) == 1
+        for metadata in (result.metadata, result.streams[0].metadata):
+            assert not any(marker in value for value in metadata.values() for marker in ("Sherlock", "SECRET", "Phone"))
+
+
 @pytest.mark.parametrize("kind", list(factories.VOICE_FORMATS))
 def test_voice_keeps_its_audio_and_loses_its_tags(kind):
     content_type = factories.VOICE_FORMATS[kind][0]
@@ -250,13 +260,7 @@ def test_voice_keeps_its_audio_and_loses_its_tags(kind):
     stored = voice_sanitize(data=original, content_type=content_type, max_seconds=600)
 
     assert stored.content_type == content_type
-    for marker in factories.SECRETS:
-        assert marker not in stored.data, marker
-    with av.open(io.BytesIO(stored.data)) as result:
-        assert not {key.lower() for key in result.metadata} & {"title", "artist", "comment", "location"}
-        assert not any(marker in value for value in result.metadata.values() for marker in ("Sherlock", "SECRET", "Phone"))
-        assert len(result.streams) == 1
-        assert not any("SECRET" in value for value in result.streams[0].metadata.values())
+    assert_no_tags(stored.data)
     # The same packets: the same samples. MP3 differs only at the start: the remuxed file's
     # Xing/LAME header states the encoder delay, which the decoder then trims (gapless).
     before, after = factories.decoded_audio(original), factories.decoded_audio(stored.data)
@@ -265,6 +269,21 @@ def test_voice_keeps_its_audio_and_loses_its_tags(kind):
     assert np.array_equal(after, before[:, trimmed:])
     assert abs(stored.duration_ms - 2000) <= 60  # codec priming and padding
     assert detect_audio(stored.data[:8192]) == content_type
+
+
+def test_recorder_webm_without_duration_gets_its_length_from_the_decoded_audio():
+    recorded = factories.voice("webm", seconds=3.0, streamed=True)
+    with av.open(io.BytesIO(recorded)) as source:
+        assert source.duration is None  # as Chrome's MediaRecorder writes it
+
+    stored = voice_sanitize(data=recorded, content_type="audio/webm", max_seconds=600)
+
+    assert stored.duration_ms == 3000
+    assert_no_tags(stored.data)
+    with av.open(io.BytesIO(stored.data)) as result:
+        assert result.duration is not None  # the remuxed file states its length: seekable
+    with pytest.raises(UnsupportedMediaType, match="longer than 2.5 seconds"):
+        voice_sanitize(data=recorded, content_type="audio/webm", max_seconds=2.5)
 
 
 def test_voice_waveform_follows_the_loudness():
@@ -302,18 +321,38 @@ def test_garbage_voice_is_unsupported(content_type, data):
     assert refused.value.status == 415
 
 
-def test_a_file_without_audio_is_unsupported():
+def webm_with_video(*, audio: bool) -> bytes:
+    """A WebM with a small camera stream (and a tagged tone if `audio`)."""
     out = io.BytesIO()
     with av.open(out, "w", format="webm") as target:
-        stream = target.add_stream("libvpx", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for index in range(3):
-            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+        target.metadata["title"] = "SECRET title"
+        video = target.add_stream("libvpx", rate=10)
+        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        sound = target.add_stream("libopus", rate=48_000, layout="mono") if audio else None
+        for index in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), index * 20, np.uint8), format="rgb24")
             frame.pts = index
-            target.mux(stream.encode(frame))
-        target.mux(stream.encode(None))
+            target.mux(video.encode(frame))
+        if sound is not None:
+            samples = factories.tone(1.0, 48_000)
+            for start in range(0, len(samples), 960):
+                chunk = av.AudioFrame.from_ndarray(samples[None, start : start + 960], format="flt", layout="mono")
+                chunk.sample_rate, chunk.pts = 48_000, start
+                target.mux(sound.encode(chunk))
+            target.mux(sound.encode(None))
+        target.mux(video.encode(None))
+    return out.getvalue()
+
+
+def test_a_voice_note_keeps_only_its_audio_stream():
+    stored = voice_sanitize(data=webm_with_video(audio=True), content_type="audio/webm", max_seconds=600)
+    assert_no_tags(stored.data)  # one stream: the camera's is gone
+    assert stored.duration_ms == 1000
+
+
+def test_a_file_without_audio_is_unsupported():
     with pytest.raises(UnsupportedMediaType, match="no audio"):
-        voice_sanitize(data=out.getvalue(), content_type="audio/webm", max_seconds=600)
+        voice_sanitize(data=webm_with_video(audio=False), content_type="audio/webm", max_seconds=600)
 
 
 # --- the pool -------------------------------------------------------------------

@@ -10,6 +10,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from chillout_project.errors import PayloadTooLarge, UnsupportedMediaType
@@ -389,3 +392,52 @@ def test_importing_the_processing_package_starts_nothing():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "True"]
+
+
+# --- fuzzing: damaged uploads end in 413/415 or a clean image, never anything else ---
+
+IMAGES = {
+    "image/jpeg": factories.jpeg(orientation=6),
+    "image/png": factories.png(orientation=6),
+    "image/gif": factories.gif(),
+    "image/webp": factories.webp(),
+}
+VOICES = {kind: factories.voice(kind, seconds=0.5) for kind in ("webm", "ogg", "m4a", "mp3", "wav")}
+
+
+@st.composite
+def damaged(draw, originals: dict):
+    key = draw(st.sampled_from(sorted(originals)))
+    data = bytearray(originals[key])
+    for _ in range(draw(st.integers(1, 8))):
+        position = draw(st.integers(0, len(data) - 1))
+        data[position] = draw(st.integers(0, 255))
+    cut = draw(st.integers(len(data) // 2, len(data)))
+    return key, bytes(data[:cut])
+
+
+@fuzz_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged(IMAGES))
+def test_damaged_images_are_refused_cleanly_or_stored_clean(sample):
+    content_type, data = sample
+    try:
+        stored = image_sanitize(data=data, content_type=content_type, max_pixels=MAX_PIXELS)
+    except (PayloadTooLarge, UnsupportedMediaType):
+        return
+    assert_no_metadata(stored.data)
+    with Image.open(io.BytesIO(stored.data)) as image:
+        image.load()
+        assert image.size == (stored.width, stored.height)
+
+
+@fuzz_settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged(VOICES))
+def test_damaged_voice_notes_are_refused_cleanly_or_stored_clean(sample):
+    kind, data = sample
+    content_type = factories.VOICE_FORMATS[kind][0]
+    try:
+        stored = voice_sanitize(data=data, content_type=content_type, max_seconds=600)
+    except UnsupportedMediaType:
+        return
+    assert len(stored.waveform) == WAVEFORM_POINTS and stored.duration_ms > 0
+    assert_no_tags(stored.data)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from chillout_project.errors import UnsupportedMediaType
+from chillout_project.errors import ChilloutError, UnsupportedMediaType
 
 WAVEFORM_POINTS = 64
 _PEAK_RATE = 8000  # the waveform is drawn from audio resampled to this rate, mono
@@ -134,7 +134,9 @@ def voice_sanitize(*, data: bytes, content_type: str, max_seconds: float) -> San
         with av.open(io.BytesIO(data), "r", format=container.demuxer) as source:
             _refuse_long_header(source, max_seconds)
             stored, listener = _remux(source, container, max_seconds)
-    except av.FFmpegError as error:
+    except ChilloutError:
+        raise
+    except Exception as error:  # FFmpegError, and PyAV's ValueError/TypeError on odd streams
         raise UnsupportedMediaType("The voice note could not be decoded as audio") from error
     if listener.seconds <= 0:
         raise UnsupportedMediaType("The voice note contains no audio")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageSequence, JpegImagePlugin
 
-from chillout_project.errors import PayloadTooLarge, UnsupportedMediaType
+from chillout_project.errors import ChilloutError, PayloadTooLarge, UnsupportedMediaType
 from voice.processing.containers import WALKERS, Walked
 
 PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
@@ -42,8 +42,6 @@ _TURNS = {
 }
 _TURNED_FORMATS = {"image/jpeg", "image/png"}
 _RGB_MODES = {"RGB", "RGBA", "RGBX", "P", "PA"}
-# Pillow raises these for data it cannot decode (truncated, corrupt, unsupported variants).
-_UNDECODABLE = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -61,9 +59,20 @@ def _orientation(exif: bytes | None) -> int:
         parsed = Image.Exif()
         parsed.load(exif)
         value = parsed.get(_ORIENTATION, 1)
-    except _UNDECODABLE:
-        return 1  # an unreadable EXIF block is dropped like any other
+    except Exception:  # noqa: BLE001 - an unreadable EXIF block is dropped like any other
+        return 1
     return value if value in _TURNS else 1
+
+
+def _undecodable(error: Exception) -> PayloadTooLarge | UnsupportedMediaType:
+    """What a failure while decoding untrusted bytes means for the client.
+
+    Pillow reports corrupt data with many exception types (OSError, SyntaxError, ValueError,
+    struct.error, EOFError, …), so every failure of a decode is the data's fault: 415.
+    """
+    if isinstance(error, Image.DecompressionBombError):
+        return PayloadTooLarge("The image has too many pixels")
+    return UnsupportedMediaType("The image could not be decoded")
 
 
 def _too_large(pixels: int, max_pixels: int) -> PayloadTooLarge:
@@ -86,10 +95,10 @@ def _open_checked(walked: Walked, content_type: str, *, full_size: bool) -> Imag
             frame.load()
         image.seek(0)
         image.load()
-    except Image.DecompressionBombError as error:
-        raise PayloadTooLarge("The image has too many pixels") from error
-    except _UNDECODABLE as error:
-        raise UnsupportedMediaType("The image could not be decoded") from error
+    except ChilloutError:
+        raise
+    except Exception as error:
+        raise _undecodable(error) from error
     return image
 
 
@@ -160,10 +169,8 @@ def image_thumbnail(*, data: bytes, width: int) -> bytes:
             # An RGB profile only: a CMYK or grey one would misdescribe the RGB thumbnail.
             icc_profile = image.info.get("icc_profile") if image.mode in _RGB_MODES else None
             frame = image.convert(_thumbnail_mode(image))
-    except Image.DecompressionBombError as error:
-        raise PayloadTooLarge("The image has too many pixels") from error
-    except _UNDECODABLE as error:
-        raise UnsupportedMediaType("The image could not be decoded") from error
+    except Exception as error:
+        raise _undecodable(error) from error
     if frame.width > width:
         height = max(1, round(frame.height * width / frame.width))
         frame = frame.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)

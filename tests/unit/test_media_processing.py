@@ -15,7 +15,7 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from chillout_project.errors import PayloadTooLarge, UnsupportedMediaType
+from chillout_project.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from tests import media_factories as factories
 from tests import samples
 from voice.detect import detect_audio, detect_image
@@ -371,8 +371,9 @@ async def test_async_entry_points_run_in_the_media_pool(settings):
     voice = await media_process_voice(data=factories.voice("ogg"), content_type="audio/ogg")
     assert voice.duration_ms == 2000 and len(voice.waveform) == 64
 
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInput) as refused:
         await media_make_thumbnail(data=image.data, width=333)
+    assert refused.value.status == 400 and refused.value.message == "Thumbnail width must be one of 160, 320, 640"
     with Image.open(io.BytesIO(await media_make_thumbnail(data=image.data, width=160))) as thumbnail:
         assert thumbnail.size == (64, 32)
 

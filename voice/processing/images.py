@@ -163,7 +163,7 @@ def image_thumbnail(*, data: bytes, width: int) -> bytes:
     if width < 1:
         raise ValueError("width must be positive")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=list(PILLOW_FORMATS.values())) as image:
             if image.width > width:
                 image.draft("RGB", (width, max(1, image.height * width // image.width)))
             # An RGB profile only: a CMYK or grey one would misdescribe the RGB thumbnail.

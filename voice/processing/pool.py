@@ -19,6 +19,8 @@ from functools import partial
 
 from django.conf import settings
 
+from chillout_project.errors import InvalidInput
+
 from voice.processing.audio import SanitizedVoice, voice_sanitize
 from voice.processing.images import SanitizedImage, image_sanitize, image_thumbnail
 
@@ -61,7 +63,8 @@ async def media_process_voice(*, data: bytes, content_type: str, max_seconds: fl
 
 
 async def media_make_thumbnail(*, data: bytes, width: int) -> bytes:
-    """image_thumbnail in the pool; `width` must be one of settings.THUMBNAIL_WIDTHS."""
+    """image_thumbnail in the pool; a `width` not in settings.THUMBNAIL_WIDTHS is InvalidInput (400)."""
     if width not in settings.THUMBNAIL_WIDTHS:
-        raise ValueError(f"{width} is not one of THUMBNAIL_WIDTHS")
+        widths = ", ".join(str(allowed) for allowed in settings.THUMBNAIL_WIDTHS)
+        raise InvalidInput(f"Thumbnail width must be one of {widths}")
     return await _in_pool(image_thumbnail, data=data, width=width)

@@ -49,7 +49,8 @@ def _jpeg_segment(marker: int, payload: bytes) -> bytes:
 
 
 def jpeg(*, width: int = 64, height: int = 32, orientation: int = 1, quality: int = 90) -> bytes:
-    """A JPEG with EXIF (GPS, device, author), XMP, IPTC, a comment and a trailer after EOI."""
+    """A JPEG with EXIF (GPS, device, author), XMP, IPTC, a comment, a JFIF thumbnail and a
+    trailer after EOI."""
     out = io.BytesIO()
     picture(width, height).save(out, "JPEG", quality=quality, exif=exif(orientation), xmp=XMP, comment=b"SECRET comment")
     data = out.getvalue()
@@ -57,7 +58,11 @@ def jpeg(*, width: int = 64, height: int = 32, orientation: int = 1, quality: in
     # An APP2 that is not a colour profile (FlashPix), and a second image appended after EOI
     # as phones do (MPF, gain maps).
     flashpix = _jpeg_segment(0xE2, b"FPXR\x00SECRET")
-    return data[:2] + iptc + flashpix + data[2:] + b"SECRET second image after EOI"
+    # A JFIF header with a 2×1 thumbnail (6 bytes of RGB) in place of Pillow's plain one.
+    jfif_length = struct.unpack_from(">H", data, 4)[0]
+    jfif = _jpeg_segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x02\x01SECRET")
+    rest = data[4 + jfif_length :]
+    return b"\xff\xd8" + jfif + iptc + flashpix + rest + b"SECRET second image after EOI"
 
 
 def jpeg_photo(*, width: int = 4000, height: int = 3000, orientation: int = 6) -> bytes:

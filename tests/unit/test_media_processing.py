@@ -67,6 +67,7 @@ def test_jpeg_without_rotation_is_stripped_losslessly():
     assert (stored.content_type, stored.width, stored.height) == ("image/jpeg", 64, 32)
     assert_no_metadata(stored.data)
     assert b"after EOI" not in stored.data and stored.data.endswith(b"\xff\xd9")
+    assert stored.data.startswith(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
     assert scan_data(stored.data) == original[original.index(b"\xff\xda") : original.index(b"\xff\xd9") + 2]
     assert np.array_equal(pixels(stored.data), pixels(original))
     assert detect_image(stored.data) == "image/jpeg"

@@ -5,7 +5,7 @@ costs a JPEG generation of quality and a PNG/WebP/GIF its exact bytes. These fou
 containers are simple lists of tagged blocks, so dropping blocks is exact. It is a
 WHITELIST: only blocks known to affect rendering are kept (pixel data, palettes,
 transparency, colour profiles and colour space, animation control), so a vendor's next
-private block is dropped rather than leaked. Bytes after the end marker (Apple/Samsung MPF
+private block is dropped rather than leaked (C2PA/JUMBF content credentials included). Bytes after the end marker (Apple/Samsung MPF
 secondary images, gain maps, appended archives) are dropped too.
 
 Each walker also reads the canvas size and the frame count from the header, so the pixel cap
@@ -39,6 +39,14 @@ def _broken(kind: str) -> UnsupportedMediaType:
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 # APPn segments that change how the pixels look, by their identifier.
 _JPEG_KEPT_APP = {0xE0: b"JFIF\x00", 0xE2: b"ICC_PROFILE\x00", 0xEE: b"Adobe"}
+
+
+def _jfif_without_thumbnail(segment: bytes) -> bytes:
+    """APP0 JFIF may carry a thumbnail (perhaps of the uncropped original): keep its header only."""
+    if len(segment) < 18:
+        return segment
+    payload = segment[4:16] + b"\x00\x00"  # JFIF\0, version, units, densities; no thumbnail
+    return b"\xff\xe0" + struct.pack(">H", len(payload) + 2) + payload
 
 
 def _jpeg_scan_end(data: bytes, pos: int) -> int:
@@ -89,8 +97,9 @@ def jpeg_walk(data: bytes) -> Walked:
         elif 0xE0 <= marker <= 0xEF:
             if marker == 0xE1 and exif is None and payload.startswith(b"Exif\x00\x00"):
                 exif = payload
-            if payload.startswith(_JPEG_KEPT_APP.get(marker, b"\x00never")):
-                kept.append(data[pos:end])
+            kept_prefix = _JPEG_KEPT_APP.get(marker)
+            if kept_prefix and payload.startswith(kept_prefix):
+                kept.append(_jfif_without_thumbnail(data[pos:end]) if marker == 0xE0 else data[pos:end])
         elif marker == 0xFE:  # COM
             pass
         elif marker == 0xDA:  # SOS: header, then entropy-coded data up to the next marker
@@ -157,7 +166,8 @@ def png_walk(data: bytes) -> Walked:
 
 # --- GIF --------------------------------------------------------------------------
 
-# Application extensions that change playback or colour: loop count, ICC profile.
+# Application extensions that change playback or colour: loop count, ICC profile. Plain-text
+# extensions (0x01) go too: browsers do not draw them.
 _GIF_KEPT_APPS = (b"NETSCAPE2.0", b"ANIMEXTS1.0", b"ICCRGBG1012")
 
 
@@ -194,7 +204,7 @@ def gif_walk(data: bytes) -> Walked:
             label = data[pos + 1]
             end = _gif_sub_blocks_end(data, pos + 2)
             app_id = data[pos + 3 : pos + 3 + data[pos + 2]]
-            if label in (0xF9, 0x01) or (label == 0xFF and app_id in _GIF_KEPT_APPS):
+            if label == 0xF9 or (label == 0xFF and app_id in _GIF_KEPT_APPS):
                 kept.append(data[pos:end])
         elif block == 0x2C:  # image: descriptor, local colour table, LZW data
             if pos + 11 > len(data):

@@ -12,7 +12,7 @@ import zlib
 
 import av
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageCms, PngImagePlugin
 
 SECRETS = (b"SECRET", b"Sherlock", b"PhoneModelX", b"48.8577")
 GPS_IFD = 0x8825
@@ -104,6 +104,28 @@ def gif(*, width: int = 64, height: int = 32, frames: int = 2) -> bytes:
     xmp_extension = b"\x21\xff\x0bXMP DataXMP" + bytes([len(XMP[:255])]) + XMP[:255] + b"\x00"
     assert data.endswith(b";")
     return data[:-1] + xmp_extension + b";"
+
+
+def image_variants() -> dict[str, tuple[str, bytes]]:
+    """Encodings that exercise the container walkers: name → (content type, bytes)."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    base = picture(200, 120)
+    made = {
+        "progressive_jpeg_with_restarts_and_icc": ("image/jpeg", "JPEG", base, {"progressive": True, "restart_marker_blocks": 4, "icc_profile": srgb}),
+        "cmyk_jpeg_turned": ("image/jpeg", "JPEG", base.convert("CMYK"), {"exif": exif(6)}),
+        "jpeg_with_icc_turned": ("image/jpeg", "JPEG", base, {"exif": exif(8), "icc_profile": srgb}),
+        "palette_png_with_transparency_turned": ("image/png", "PNG", base.convert("P"), {"transparency": 0, "exif": exif(3)}),
+        "grey_alpha_png": ("image/png", "PNG", base.convert("LA"), {"exif": exif(1)}),
+        "apng": ("image/png", "PNG", base, {"save_all": True, "append_images": [base.rotate(180)], "duration": 100, "exif": exif(1)}),
+        "animated_webp": ("image/webp", "WEBP", base, {"save_all": True, "append_images": [base.rotate(180)], "duration": 100, "exif": exif(6), "xmp": XMP}),
+        "webp_with_alpha_and_icc": ("image/webp", "WEBP", base.convert("RGBA"), {"exif": exif(1), "icc_profile": srgb, "lossless": True}),
+    }
+    variants = {}
+    for name, (content_type, pillow_format, image, options) in made.items():
+        out = io.BytesIO()
+        image.save(out, pillow_format, **options)
+        variants[name] = (content_type, out.getvalue())
+    return variants
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:

@@ -143,6 +143,36 @@ def test_gif_comment_and_xmp_extension_are_removed_and_animation_kept():
             assert np.array_equal(np.asarray(before.convert("RGB")), np.asarray(after.convert("RGB")))
 
 
+def displayed_frames(data: bytes, *, apply_orientation: bool) -> list[np.ndarray]:
+    """Every frame as a browser shows it (EXIF orientation applied where it honours it)."""
+    frames = []
+    with Image.open(io.BytesIO(data)) as image:
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            frame = ImageOps.exif_transpose(image) if apply_orientation else image
+            frames.append(np.asarray(frame.convert("RGBA"), dtype=np.int16))
+    return frames
+
+
+@pytest.mark.parametrize("name", list(factories.image_variants()))
+def test_encoding_variants_are_shown_as_before(name):
+    content_type, original = factories.image_variants()[name]
+    stored = image_sanitize(data=original, content_type=content_type, max_pixels=MAX_PIXELS)
+
+    assert_no_metadata(stored.data)
+    before = displayed_frames(original, apply_orientation=content_type != "image/webp")
+    after = displayed_frames(stored.data, apply_orientation=False)
+    assert len(after) == len(before)
+    assert after[0].shape[:2] == (stored.height, stored.width)
+    re_encoded = content_type == "image/jpeg" and name.endswith("_turned")
+    for shown, kept in zip(before, after, strict=True):
+        assert shown.shape == kept.shape
+        assert np.abs(shown - kept).mean() < (3 if re_encoded else 0.001)
+    with Image.open(io.BytesIO(original)) as source, Image.open(io.BytesIO(stored.data)) as result:
+        assert result.info.get("icc_profile") == source.info.get("icc_profile")
+        assert result.info.get("transparency") == source.info.get("transparency")
+
+
 def test_pixel_cap_counts_every_frame():
     animated = factories.gif(width=64, height=32, frames=2)
     with pytest.raises(PayloadTooLarge):

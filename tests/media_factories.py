@@ -132,6 +132,13 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width×height over a token IDAT: refused or undecodable."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(bytes(64))
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
 @functools.cache
 def png_bomb(side: int = 10_000) -> bytes:
     """A real, valid side×side RGB PNG of a few hundred KB that decodes to side²×3 bytes."""

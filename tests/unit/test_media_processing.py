@@ -173,6 +173,18 @@ def test_encoding_variants_are_shown_as_before(name):
         assert result.info.get("transparency") == source.info.get("transparency")
 
 
+@pytest.mark.parametrize(
+    "content_type, make",
+    [("image/jpeg", factories.jpeg), ("image/png", factories.png), ("image/webp", factories.webp), ("image/gif", factories.gif)],
+)
+def test_pixel_cap_is_read_from_each_formats_header(content_type, make):
+    data = make(width=300, height=200) if content_type != "image/gif" else make(width=300, height=200, frames=1)
+    with pytest.raises(PayloadTooLarge) as refused:
+        image_sanitize(data=data, content_type=content_type, max_pixels=300 * 200 - 1)
+    assert refused.value.message == "The image has 60,000 pixels; the limit is 59,999"
+    assert image_sanitize(data=data, content_type=content_type, max_pixels=300 * 200).width == 300
+
+
 def test_pixel_cap_counts_every_frame():
     animated = factories.gif(width=64, height=32, frames=2)
     with pytest.raises(PayloadTooLarge):
@@ -193,6 +205,12 @@ def test_decompression_bomb_is_refused_before_decoding():
     assert refused.value.status == 413
     assert "100,000,000 pixels" in refused.value.message
     assert peak < 2 * len(bomb) + 1_000_000
+
+
+def test_pillows_bomb_guard_is_the_second_line():
+    """With our cap set absurdly high, Pillow still refuses 225 M pixels when opening (413)."""
+    with pytest.raises(PayloadTooLarge):
+        image_sanitize(data=factories.png_claiming(15_000, 15_000), content_type="image/png", max_pixels=10**12)
 
 
 def test_decompression_bomb_needs_no_image_memory():

@@ -14,6 +14,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,12 +37,49 @@ def per_item_ms(function, rounds: int) -> tuple[float, float, float]:
     return statistics.median(times), min(times), statistics.median(cpu)
 
 
-async def pool_throughput(make_job, items: int) -> tuple[float, float]:
-    """Items per second, and the cores this process used meanwhile (CPU seconds / wall)."""
+class RunnableSampler(threading.Thread):
+    """Every 2 ms, how many of this process's other threads are runnable (state R).
+
+    A thread waiting for the GIL sleeps (S); one waiting for a busy CPU stays R. So on a
+    loaded machine, the share of samples with two threads runnable still shows whether two
+    media jobs proceed at once (GIL released) even when they cannot get two cores.
+    """
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples: list[int] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        own = str(threading.get_native_id())
+        tasks = Path("/proc/self/task")
+        while not self.stopped.wait(0.002):
+            running = 0
+            for task in tasks.iterdir():
+                if task.name == own:
+                    continue
+                try:
+                    running += (task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
+                except OSError:
+                    continue  # the thread ended meanwhile
+            self.samples.append(running)
+
+    def share_with_two_running(self) -> float:
+        return sum(count >= 2 for count in self.samples) / max(1, len(self.samples))
+
+
+async def pool_throughput(make_job, items: int) -> dict:
+    """Items per second, the cores this process used meanwhile (CPU seconds / wall), and the
+    share of time two threads were runnable at once."""
+    sampler = RunnableSampler()
+    sampler.start()
     started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(make_job() for _ in range(items)))
     wall = time.perf_counter() - started
-    return items / wall, (time.process_time() - cpu_started) / wall
+    cores = (time.process_time() - cpu_started) / wall
+    sampler.stopped.set()
+    sampler.join()
+    return {"items_per_s": round(items / wall, 2), "cores_used": round(cores, 2), "two_running": round(sampler.share_with_two_running(), 2)}
 
 
 def main() -> None:
@@ -98,9 +136,8 @@ def main() -> None:
             for workers in (1, 2):
                 settings.MEDIA_WORKERS = workers
                 media_pool_shutdown()
-                rate, cores = asyncio.run(pool_throughput(pooled, args.items))
-                line[f"items_per_s_{workers}_workers"] = round(rate, 2)
-                line[f"cores_used_{workers}_workers"] = round(cores, 2)
+                for key, value in asyncio.run(pool_throughput(pooled, args.items)).items():
+                    line[f"{key}_{workers}_workers"] = value
             media_pool_shutdown()
         line["loadavg_1m"] = loadavg_1m()
         print(json.dumps(line), flush=True)

@@ -73,6 +73,14 @@ def test_jpeg_without_rotation_is_stripped_losslessly():
     assert detect_image(stored.data) == "image/jpeg"
 
 
+def test_jpeg_stray_bytes_between_segments_are_skipped_like_libjpeg_does():
+    original = factories.jpeg(orientation=1)
+    scan = original.index(b"\xff\xda")
+    padded = original[:scan] + b"\x00\x00" + original[scan:]
+    stored = image_sanitize(data=padded, content_type="image/jpeg", max_pixels=MAX_PIXELS)
+    assert stored.data == image_sanitize(data=original, content_type="image/jpeg", max_pixels=MAX_PIXELS).data
+
+
 def test_jpeg_orientation_is_applied_before_exif_is_dropped():
     original = factories.jpeg(orientation=6)
     with Image.open(io.BytesIO(original)) as image:

@@ -70,7 +70,8 @@ def jpeg_walk(data: bytes) -> Walked:
     exif = None
     pos = 2
     while True:
-        if pos + 1 >= len(data) or data[pos] != 0xFF:
+        pos = data.find(b"\xff", pos)  # stray bytes between segments are skipped, as libjpeg does
+        if pos < 0 or pos + 1 >= len(data):
             raise _broken("JPEG")
         while pos + 1 < len(data) and data[pos + 1] == 0xFF:  # fill bytes
             pos += 1

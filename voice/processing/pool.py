@@ -9,7 +9,9 @@ The pool is created on first use (importing this module starts nothing) and shut
 `media_pool_shutdown()` (the composition root registers it as a shutdown hook). Jobs beyond
 the workers wait in the executor's queue; each holds one upload (≤ MAX_*_BYTES) that its
 request already holds, so the queue adds no copies, and the upload rate limit bounds how
-many requests are waiting.
+many requests are waiting. Cancelling the awaiting task (a client that went away) does not
+stop a job already running: it finishes and its result is dropped; a job still queued is
+not started. MEDIA_WORKERS is read when the pool is created.
 """
 
 import asyncio

@@ -126,6 +126,15 @@ MAX_ROOM_ID_CHARS = 128
 MAX_USERNAME_CHARS = 64
 HISTORY_PAGE_MAX = 1000
 HISTORY_PAGE_DEFAULT = 50  # `before` without `limit`
+# Media processing (voice/processing/): caps checked before full decode, `?w=` widths, pool size.
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
+MAX_VOICE_SECONDS = env.float("MAX_VOICE_SECONDS", default=600.0)
+THUMBNAIL_WIDTHS = env.list("THUMBNAIL_WIDTHS", cast=int, default=[160, 320, 640])
+MEDIA_WORKERS = env.int("MEDIA_WORKERS", default=2)
+if MEDIA_WORKERS < 1 or MAX_IMAGE_PIXELS < 1 or MAX_VOICE_SECONDS <= 0:
+    raise ImproperlyConfigured("MEDIA_WORKERS, MAX_IMAGE_PIXELS and MAX_VOICE_SECONDS must be positive")
+if not THUMBNAIL_WIDTHS or min(THUMBNAIL_WIDTHS) < 1:
+    raise ImproperlyConfigured("THUMBNAIL_WIDTHS must be a non-empty list of positive widths")
 
 # --- Scale-out ---------------------------------------------------------------------
 

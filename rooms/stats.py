@@ -1,7 +1,8 @@
 """Figures about what the database holds, for `manage.py room_stats` (sync PyMongo).
 
 Aggregations run on the server side; each is one pass over its collection, so this is an
-operator's command, not something to call per request.
+operator's command, not something to call per request. Media figures come from
+`voice.media`.
 """
 
 from __future__ import annotations
@@ -9,20 +10,13 @@ from __future__ import annotations
 from pymongo import DESCENDING
 
 from chillout_project.mongo import sync_db
-from voice.kinds import KINDS
+from voice.media import media_bytes_by_room_sync, media_totals_sync
 
 
 def room_stats_collect(*, top: int = 5) -> dict:
     db = sync_db()
     by_type = {row["_id"]: row["n"] for row in db.messages.aggregate([{"$group": {"_id": "$type", "n": {"$sum": 1}}}])}
-    media = {}
-    for kind in KINDS.values():
-        rows = list(
-            db[f"{kind.bucket}.files"].aggregate(
-                [{"$group": {"_id": None, "files": {"$sum": 1}, "bytes": {"$sum": "$length"}}}]
-            )
-        )
-        media[kind.bucket] = {"files": rows[0]["files"] if rows else 0, "bytes": rows[0]["bytes"] if rows else 0}
+    media = media_totals_sync()
 
     largest = list(
         db.messages.aggregate(
@@ -34,7 +28,7 @@ def room_stats_collect(*, top: int = 5) -> dict:
         )
     )
     largest_ids = [row["_id"] for row in largest]
-    media_bytes = _media_bytes_by_room(largest_ids)
+    media_bytes = media_bytes_by_room_sync(room_ids=largest_ids)
     last_activity = {r["roomId"]: r["lastActivity"] for r in db.rooms.find({"roomId": {"$in": largest_ids}})}
 
     recent = list(db.rooms.find({}, {"roomId": 1, "lastActivity": 1}).sort("lastActivity", DESCENDING).limit(top))
@@ -64,17 +58,3 @@ def room_stats_collect(*, top: int = 5) -> dict:
             for r in recent
         ],
     }
-
-
-def _media_bytes_by_room(room_ids: list[str]) -> dict[str, int]:
-    db = sync_db()
-    totals: dict[str, int] = {}
-    for kind in KINDS.values():
-        for row in db[f"{kind.bucket}.files"].aggregate(
-            [
-                {"$match": {"metadata.roomId": {"$in": room_ids}}},
-                {"$group": {"_id": "$metadata.roomId", "bytes": {"$sum": "$length"}}},
-            ]
-        ):
-            totals[row["_id"]] = totals.get(row["_id"], 0) + row["bytes"]
-    return totals

@@ -53,7 +53,11 @@ def touch_resolution() -> float:
     return min(settings.ROOM_TOUCH_RESOLUTION_SECONDS, settings.ROOM_TTL_SECONDS / 100)
 
 
-_message_inserts = InsertGroup(collection=MESSAGES)
+async def _messages_insert_many(docs: list[dict]) -> None:
+    await async_db()[MESSAGES].insert_many(docs, ordered=False)
+
+
+_message_inserts = InsertGroup(insert_many=_messages_insert_many)
 _touched = RecentKeys(window=touch_resolution)  # lastActivity moved by this process
 _known = RecentKeys(window=touch_resolution)  # the room document was found, created or touched here
 

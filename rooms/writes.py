@@ -34,8 +34,6 @@ from typing import TypeVar
 
 from pymongo.errors import AutoReconnect, BulkWriteError
 
-from chillout_project.mongo import async_db
-
 T = TypeVar("T")
 
 DUPLICATE_KEY = 11000
@@ -51,10 +49,11 @@ async def write_retrying(*, operation: Callable[[], Awaitable[T]]) -> T:
 
 
 class InsertGroup:
-    """Concurrent `insert_one`s into one collection, sent as `insert_many` batches."""
+    """Concurrent single inserts into one collection, sent as `insert_many` batches."""
 
-    def __init__(self, *, collection: str):
-        self.collection = collection
+    def __init__(self, *, insert_many: Callable[[list[dict]], Awaitable[object]]):
+        """`insert_many(docs)`: the unordered bulk insert of one collection (raises PyMongo's errors)."""
+        self._insert = insert_many
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
@@ -92,11 +91,10 @@ class InsertGroup:
 
     async def _insert_many(self, docs: list[dict]) -> dict[int, BaseException] | BaseException:
         """Per-document errors by index (empty: all stored), or one error for all of them."""
-        collection = async_db()[self.collection]
         retried = False
         while True:
             try:
-                await collection.insert_many(docs, ordered=False)
+                await self._insert(docs)
                 return {}
             except BulkWriteError as exc:
                 failures = {}

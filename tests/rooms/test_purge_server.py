@@ -27,7 +27,7 @@ def test_idle_room_is_purged_whole_and_busy_room_is_kept(server_factory, mongo_u
         client.post("/api/room/busy/image", files={"image": ("blob", PNG)})
         db.messages.insert_one({"roomId": "idle", "username": "ann", "message": "hi", "type": "text", "url": None,
                                 "createdAt": db.rooms.find_one({"roomId": "idle"})["lastActivity"]})
-        idle_ids = [(bucket, ObjectId(i)) for bucket, i in idle_files]
+        idle_ids = [(kind, ObjectId(i)) for kind, i in idle_files]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             # Every write touches its room: this one never goes idle for 2 s.

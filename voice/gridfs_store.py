@@ -55,13 +55,13 @@ def chunks_collection(db, kind: MediaKind):
 class GridFSUpload:
     """One file on its way in: chunks written as they fill, the files document at `close`."""
 
-    def __init__(self, *, kind: MediaKind, filename: str, metadata: dict):
+    def __init__(self, *, kind: MediaKind, room_id: str, filename: str, content_type: str):
         db = async_db()
         self._files = files_collection(db, kind)
         self._chunks = chunks_collection(db, kind)
         self.file_id = ObjectId()
         self.filename = filename
-        self.metadata = metadata
+        self.metadata = {"roomId": room_id, "username": None, "contentType": content_type}
         self.length = 0
         self._buffer = bytearray()
         self._pending: list[dict] = []
@@ -77,8 +77,9 @@ class GridFSUpload:
         if len(self._pending) >= FLUSH_CHUNKS:
             await self._flush()
 
-    async def close(self) -> ObjectId:
+    async def close(self, *, username: str) -> ObjectId:
         """Write the remaining chunks, then the files document that makes the file visible."""
+        self.metadata["username"] = username
         if self._buffer:
             self._take_chunk(bytes(self._buffer))
             self._buffer.clear()
@@ -136,8 +137,8 @@ class GridFSFile:
 class GridFSStore:
     """Media in GridFS buckets; see the module docstring."""
 
-    def upload(self, *, kind: MediaKind, filename: str, metadata: dict) -> GridFSUpload:
-        return GridFSUpload(kind=kind, filename=filename, metadata=metadata)
+    def upload(self, *, kind: MediaKind, room_id: str, filename: str, content_type: str) -> GridFSUpload:
+        return GridFSUpload(kind=kind, room_id=room_id, filename=filename, content_type=content_type)
 
     async def open(self, *, kind: MediaKind, file_id: ObjectId) -> GridFSFile | None:
         try:

@@ -33,7 +33,7 @@ class MediaUpload(Protocol):
     closed: bool
 
     async def write(self, data: bytes) -> None: ...
-    async def close(self) -> ObjectId: ...
+    async def close(self, *, username: str) -> ObjectId: ...
     async def abort(self) -> None: ...
 
 
@@ -47,9 +47,10 @@ class MediaFile(Protocol):
 _store = GridFSStore()  # holds no connection: each call reaches the database through chillout_project.mongo
 
 
-def media_upload_open(*, kind: MediaKind, filename: str, metadata: dict) -> MediaUpload:
-    """Start storing a file; `metadata` ({roomId, username, contentType}) may still change until `close()`."""
-    return _store.upload(kind=kind, filename=filename, metadata=metadata)
+def media_upload_open(*, kind: MediaKind, room_id: str, filename: str, content_type: str) -> MediaUpload:
+    """Start storing a file of `room_id` with its detected type; its uploader is named at
+    `close(username=…)` (the form field may come after the file)."""
+    return _store.upload(kind=kind, room_id=room_id, filename=filename, content_type=content_type)
 
 
 async def media_open(*, kind: MediaKind, file_id: ObjectId) -> MediaFile | None:

@@ -47,7 +47,6 @@ class _FilePart:
         self.head = b""
         self.length = 0
         self.content_type: str | None = None
-        self.metadata: dict | None = None
         self.stream: MediaUpload | None = None
         self.ended = False
 
@@ -66,8 +65,9 @@ class _FilePart:
         self.content_type = self.kind.detect(self.head)
         if self.content_type is None:
             raise UnsupportedMediaType(f"the {self.kind.name} file is not a supported type")
-        self.metadata = {"roomId": self.room_id, "username": None, "contentType": self.content_type}
-        self.stream = media_upload_open(kind=self.kind, filename=self.filename, metadata=self.metadata)
+        self.stream = media_upload_open(
+            kind=self.kind, room_id=self.room_id, filename=self.filename, content_type=self.content_type
+        )
         head, self.head = self.head, b""
         await self.stream.write(head)
 
@@ -76,8 +76,7 @@ class _FilePart:
             raise InvalidInput(f"the {self.kind.name} file is empty")
         if self.stream is None:
             await self._open()
-        self.metadata["username"] = username  # the field may come after the file part
-        file_id = await self.stream.close()
+        file_id = await self.stream.close(username=username)  # the field may come after the file part
         return UploadedMedia(file_id, self.content_type, self.length)
 
     async def abort(self) -> None:

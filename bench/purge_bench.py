@@ -41,6 +41,8 @@ def main() -> None:
 
     from chillout_project.mongo import connect, sync_db
     from rooms.purge import room_purge_expired
+    from voice.gridfs_store import bucket_name, chunks_collection, files_collection
+    from voice.kinds import IMAGE, VOICE
 
     connect()
     db = sync_db()
@@ -56,15 +58,17 @@ def main() -> None:
         db.messages.insert_many(batch[start : start + 1000])
     blob = b"\x89PNG\r\n\x1a\n" + os.urandom(args.file_kib * 1024)
     for i in range(args.files):
-        bucket = gridfs.GridFSBucket(db, bucket_name="images" if i % 2 else "voices")
+        kind = IMAGE if i % 2 else VOICE
+        bucket = gridfs.GridFSBucket(db, bucket_name=bucket_name(kind))
         file_id = bucket.upload_from_stream("b", blob, metadata={"roomId": room_ids[i % args.rooms], "username": "u"})
-        db[f"{'images' if i % 2 else 'voices'}.files"].update_one({"_id": file_id}, {"$set": {"uploadDate": old}})
+        files_collection(db, kind).update_one({"_id": file_id}, {"$set": {"uploadDate": old}})
     print(f"seeded {args.rooms} rooms, {args.messages} messages, {args.files} files of {args.file_kib} KiB")
 
     started = time.perf_counter()
     report = asyncio.run(room_purge_expired())
     elapsed = time.perf_counter() - started
-    left = db.messages.count_documents({}) + db["voices.files"].count_documents({}) + db["images.chunks"].count_documents({})
+    left = (db.messages.count_documents({}) + files_collection(db, VOICE).count_documents({})
+            + chunks_collection(db, IMAGE).count_documents({}))
     print(f"purge: {report.rooms} rooms, {report.messages} messages, {report.files_total} files, "
           f"{report.bytes} bytes in {elapsed:.2f} s (left: {left})")
     if database is not None:

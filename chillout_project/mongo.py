@@ -2,7 +2,8 @@
 
 `connect()` resolves the URI (`MONGO_URI`, or the embedded server started or reused under
 `DATA_DIR`), registers the mongoengine connection used by documents and management
-commands, and creates the indexes. Request and socket hot paths use `async_db()`, PyMongo's
+commands, and creates the indexes each app registered (`index_setup_register`, called from
+the apps' `AppConfig.ready()`: this module imports no app). Request and socket hot paths use `async_db()`, PyMongo's
 native async driver, so nothing blocks the event loop (see docs/decisions.md for the
 measurement against the sync driver in a thread pool).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import mongoengine
@@ -31,6 +33,7 @@ _lock = threading.RLock()  # re-entered: index creation uses the connection bein
 _uri: str | None = None
 _db_name: str | None = None
 _async_client: AsyncMongoClient | None = None
+_index_setups: dict[str, Callable[[], list[str]]] = {}
 
 
 def client_options() -> dict:
@@ -85,12 +88,14 @@ def indexes_ensure_logged() -> None:
         logger.warning("could not create indexes at start-up (will answer 503 until the database is back): %s", exc)
 
 
-def indexes_ensure() -> list[str]:
-    """Create every index Chillout needs; returns their names."""
-    from rooms.indexes import room_indexes_ensure
-    from voice.storage import media_indexes_ensure
+def index_setup_register(*, name: str, setup: Callable[[], list[str]]) -> None:
+    """Register an app's index set-up (sync; returns the index names); run in registration order."""
+    _index_setups[name] = setup
 
-    return room_indexes_ensure() + media_indexes_ensure()
+
+def indexes_ensure() -> list[str]:
+    """Create every index the registered apps need; returns their names."""
+    return [index for setup in _index_setups.values() for index in setup()]
 
 
 def sync_client() -> MongoClient:

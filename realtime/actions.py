@@ -30,6 +30,7 @@ from rooms.services import message_create, message_delete, room_ensure
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
 from rooms.wire import message_wire
 from voice.kinds import IMAGE, VOICE, MediaKind
+from voice.media import media_delete_by_path
 from voice.selectors import media_file_in_room
 
 logger = logging.getLogger(__name__)
@@ -165,7 +166,9 @@ async def do_message_post(
 async def do_message_delete(*, connection: Connection, payload: DeletePayload) -> None:
     """Only the author (the socket's bound name) may delete; the service enforces it."""
     binding = await check_member(connection=connection, room_id=payload.room_id, claimed=None)
-    await message_delete(room_id=binding.room_id, message_id=payload.message_id, username=binding.username)
+    doc = await message_delete(room_id=binding.room_id, message_id=payload.message_id, username=binding.username)
+    if doc.get("url"):
+        await media_delete_by_path(path=doc["url"])
     await sio.emit("message_deleted", {"messageId": str(payload.message_id)}, room=binding.room_id)
 
 

@@ -5,13 +5,16 @@ appending costs the same at 10 and at 100,000 messages and no room can hit the 1
 document cap. The room document stays small: it carries the TTL (`lastActivity`) that
 expires the room after `ROOM_TTL_SECONDS` without a write.
 
-These mongoengine classes are the schema and the index definitions, and the sync API of
-management commands. Request and socket hot paths read and write the same collections
-through PyMongo's async driver (`rooms.services`, `rooms.selectors`).
+These mongoengine classes are the one schema of both collections: every stored field
+(including `historyVersion`, which history caches compare) and every index. Request and
+socket hot paths read and write the same collections through PyMongo's async driver
+(`rooms.services`, `rooms.selectors`, `rooms.history`, `rooms.purge`); the collection and
+field names they use are the constants below, taken from these classes.
 """
 
+from bson import ObjectId
 from django.conf import settings
-from mongoengine import DateTimeField, Document, IntField, StringField
+from mongoengine import DateTimeField, Document, IntField, ObjectIdField, StringField
 
 MESSAGE_TYPES = ("text", "voice", "image", "call_notification", "call_ended")
 
@@ -20,6 +23,9 @@ class Room(Document):
     room_id = StringField(db_field="roomId", required=True, unique=True, max_length=settings.MAX_ROOM_ID_CHARS)
     last_activity = DateTimeField(db_field="lastActivity", required=True)
     version = IntField(db_field="__v", default=0)
+    # A new value after every write that removes or replaces history (a delete): caches of
+    # the room's history (`rooms.history`) drop what they hold when it differs. Unset until then.
+    history_version = ObjectIdField(db_field="historyVersion", null=True)
 
     meta = {
         "collection": "rooms",
@@ -44,3 +50,38 @@ class Message(Document):
         "auto_create_index": False,
         "indexes": [{"fields": ["room_id", "id"], "name": "roomId_1__id_1"}],
     }
+
+
+def _stored(document: type[Document], field: str) -> str:
+    return document._fields[field].db_field
+
+
+ROOMS = Room._meta["collection"]
+MESSAGES = Message._meta["collection"]
+ROOM_ID = _stored(Room, "room_id")  # the same name in both collections
+LAST_ACTIVITY = _stored(Room, "last_activity")
+ROOM_VERSION = _stored(Room, "version")
+HISTORY_VERSION = _stored(Room, "history_version")
+CREATED_AT = _stored(Message, "created_at")
+CALL_INITIATOR = _stored(Message, "call_initiator")
+
+
+def room_new(*, room_id: str, last_activity) -> dict:
+    """A new room document, as the hot path inserts it (fields as `Room` declares them)."""
+    return {"_id": ObjectId(), ROOM_ID: room_id, LAST_ACTIVITY: last_activity, ROOM_VERSION: 0}
+
+
+def message_new(*, room_id: str, username: str, text: str, type: str, url: str | None, created_at, call_initiator=None) -> dict:
+    """A new message document (fields as `Message` declares them; `_id` made by the app)."""
+    doc = {
+        "_id": ObjectId(),
+        ROOM_ID: room_id,
+        "username": username,
+        "message": text,
+        "type": type,
+        "url": url,
+        CREATED_AT: created_at,
+    }
+    if call_initiator is not None:
+        doc[CALL_INITIATOR] = call_initiator
+    return doc

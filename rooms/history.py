@@ -1,5 +1,8 @@
 """A per-process cache of each busy room's recent history, checked against the database on every read.
 
+Only a cache: `rooms.selectors.room_history_get` asks it first (`history_cached`) and reads
+the database itself when it cannot answer; `rooms.wire` builds the parts it holds.
+
 Why. `GET /api/room/<id>` returns the whole history; reading 1,000 message documents costs
 the embedded server ~50 ms of CPU per request, and `limit=50` on it fetches every message of
 the room before sorting (the embedded server does not bound sort+limit by the index). A
@@ -14,7 +17,7 @@ What stays correct, across processes:
   becomes visible a little after its `_id` is made; the lag covers both, provided no
   insert is acknowledged more than the lag after its `_id` was made (and clocks agree
   within it). As a backstop an entry is re-read whole after `HISTORY_CACHE_MAX_AGE_SECONDS`.
-* Deletes and replacements: `message_delete` gives the room a new `historyVersion` after
+* Deletes and replacements: `rooms.services.message_delete` gives the room a new `historyVersion` after
   deleting, and every write that is not a coalesced message touch moves `lastActivity`
   (a delete, an import that restores a room under its old `_id`). The room document is
   read on every request: a new `_id` or `historyVersion` drops the entry, a new
@@ -38,16 +41,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import orjson
 from bson import ObjectId
 from django.conf import settings
 from pymongo import ASCENDING, DESCENDING
 
 from chillout_project.mongo import async_db
-from rooms.selectors import message_list
-from rooms.wire import iso_timestamp, message_wire
-
-Part = bytes | dict  # a message's JSON, or its wire dict whose `url` still needs the media base
+from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID
+from rooms.wire import Part, message_part
 
 
 @dataclass
@@ -65,55 +65,35 @@ class _Entry:
 _entries: OrderedDict[str, _Entry] = OrderedDict()
 
 
-def message_part(doc: dict) -> Part:
-    wire = message_wire(doc, media_base="")
-    return wire if wire["url"] else orjson.dumps(wire)
-
-
-def messages_json(parts: list[Part], *, media_base: str) -> bytes:
-    """The JSON array of the messages, media URLs made absolute with `media_base`."""
-    return b"[" + b",".join(p if isinstance(p, bytes) else _media_json(p, media_base) for p in parts) + b"]"
-
-
-def _media_json(wire: dict, media_base: str) -> bytes:
-    return orjson.dumps({**wire, "url": f"{media_base}{wire['url']}"})
-
-
-def room_json(room: dict, parts: list[Part], *, media_base: str) -> bytes:
-    """The room's wire shape (contract §2 key order) as JSON bytes."""
-    head = orjson.dumps({"_id": str(room["_id"]), "roomId": room["roomId"]})
-    tail = orjson.dumps({"lastActivity": iso_timestamp(room["lastActivity"]), "__v": room.get("__v", 0)})
-    return head[:-1] + b',"messages":' + messages_json(parts, media_base=media_base) + b"," + tail[1:]
-
-
-async def history_parts(*, room: dict, limit: int | None = None, before: ObjectId | None = None) -> list[Part]:
-    """A room's messages oldest first: all, or the newest `limit` (older than `before`)."""
+async def history_cached(*, room: dict, limit: int | None = None, before: ObjectId | None = None) -> list[Part] | None:
+    """A room's messages oldest first (all, or the newest `limit` older than `before`) from
+    the cache; None when the cache cannot answer (off, or beyond what it holds)."""
     if settings.HISTORY_CACHE_ROOMS <= 0 or (limit is None and before is None and _known_partial(room)):
-        return await _read_uncached(room_id=room["roomId"], limit=limit, before=before)
+        return None
     entry = await _entry_current(room=room)
     if before is not None:
         end = bisect_left(entry.ids, before)
         count = limit if limit is not None else end
         if end >= count or entry.complete:
             return entry.parts[max(0, end - count) : end]
-        return await _read_uncached(room_id=room["roomId"], limit=limit, before=before)
+        return None
     if limit is not None and (entry.complete or len(entry.parts) >= limit):
         return entry.parts[-limit:]
     if entry.complete:
         return list(entry.parts)
-    return await _read_uncached(room_id=room["roomId"], limit=limit, before=None)
+    return None
 
 
 def _known_partial(room: dict) -> bool:
     """The room is known to be larger than the cache: its full history comes from the database
     anyway, so maintaining the entry on that read would be a second read for nothing."""
-    entry = _entries.get(room["roomId"])
-    return entry is not None and not entry.complete and entry.key == (room["_id"], room.get("historyVersion"))
+    entry = _entries.get(room[ROOM_ID])
+    return entry is not None and not entry.complete and entry.key == (room["_id"], room.get(HISTORY_VERSION))
 
 
 async def _entry_current(*, room: dict) -> _Entry:
-    room_id = room["roomId"]
-    key = (room["_id"], room.get("historyVersion"))
+    room_id = room[ROOM_ID]
+    key = (room["_id"], room.get(HISTORY_VERSION))
     entry = _entries.get(room_id)
     if entry is None or entry.key != key:
         entry = _Entry(key=key)
@@ -123,13 +103,13 @@ async def _entry_current(*, room: dict) -> _Entry:
         _entries.popitem(last=False)
     async with entry.lock:
         fresh = entry.filled and time.monotonic() - entry.filled < settings.HISTORY_CACHE_MAX_AGE_SECONDS
-        if fresh and entry.last_activity == room["lastActivity"]:
+        if fresh and entry.last_activity == room[LAST_ACTIVITY]:
             await _entry_refresh(entry, room_id=room_id)
         elif entry.filled and not entry.complete:
             await _entry_reread(entry, room_id=room_id)
         else:
             await _entry_fill(entry, room_id=room_id)
-        entry.last_activity = room["lastActivity"]
+        entry.last_activity = room[LAST_ACTIVITY]
     return entry
 
 
@@ -137,7 +117,7 @@ async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
     """Read the room's newest `HISTORY_CACHE_MESSAGES` (+1, to know whether that is all)."""
     cap = settings.HISTORY_CACHE_MESSAGES
     synced = time.time()
-    docs = await async_db().messages.find({"roomId": room_id}).sort("_id", DESCENDING).limit(cap + 1).to_list(None)
+    docs = await async_db()[MESSAGES].find({ROOM_ID: room_id}).sort("_id", DESCENDING).limit(cap + 1).to_list(None)
     docs.reverse()
     entry.complete = len(docs) <= cap
     docs = docs[-cap:] if cap else []
@@ -149,8 +129,8 @@ async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
 async def _entry_reread(entry: _Entry, *, room_id: str) -> None:
     """Re-read a partial entry from its oldest message on: a range read, flat in history size."""
     synced = time.time()
-    query = {"roomId": room_id, "_id": {"$gte": entry.ids[0]}} if entry.ids else {"roomId": room_id}
-    docs = await async_db().messages.find(query).sort("_id", ASCENDING).to_list(None)
+    query = {ROOM_ID: room_id, "_id": {"$gte": entry.ids[0]}} if entry.ids else {ROOM_ID: room_id}
+    docs = await async_db()[MESSAGES].find(query).sort("_id", ASCENDING).to_list(None)
     docs = docs[-settings.HISTORY_CACHE_MESSAGES :]
     entry.ids = [doc["_id"] for doc in docs]
     entry.parts = [message_part(doc) for doc in docs]
@@ -163,18 +143,34 @@ async def _entry_refresh(entry: _Entry, *, room_id: str) -> None:
     boundary = ObjectId.from_datetime(
         datetime.fromtimestamp(entry.synced - settings.HISTORY_CACHE_LAG_SECONDS, tz=UTC)
     )
-    query = {"roomId": room_id, "_id": {"$gte": boundary}}
-    docs = await async_db().messages.find(query).sort("_id", ASCENDING).to_list(None)
-    cut = bisect_left(entry.ids, boundary)
-    known = dict(zip(entry.ids[cut:], entry.parts[cut:]))  # re-read ones keep their JSON
-    ids = entry.ids[:cut] + [doc["_id"] for doc in docs]
-    parts = entry.parts[:cut] + [known.get(doc["_id"]) or message_part(doc) for doc in docs]
-    overflow = len(ids) - settings.HISTORY_CACHE_MESSAGES
+    query = {ROOM_ID: room_id, "_id": {"$gte": boundary}}
+    docs = await async_db()[MESSAGES].find(query).sort("_id", ASCENDING).to_list(None)
+    entry.ids, entry.parts, dropped = history_splice(
+        ids=entry.ids, parts=entry.parts, docs=docs, boundary=boundary, cap=settings.HISTORY_CACHE_MESSAGES
+    )
+    entry.complete = entry.complete and not dropped
+    entry.synced = synced
+
+
+def history_splice(
+    *, ids: list[ObjectId], parts: list[Part], docs: list[dict], boundary: ObjectId, cap: int
+) -> tuple[list[ObjectId], list[Part], bool]:
+    """Replace the held messages from `boundary` on by `docs` (the re-read of that window,
+    oldest first; one already held keeps its part), then keep the newest `cap`.
+
+    Returns the new ids, parts, and whether older messages were dropped to fit `cap`.
+    """
+    cut = bisect_left(ids, boundary)
+    known = dict(zip(ids[cut:], parts[cut:]))
+    new_ids = ids[:cut] + [doc["_id"] for doc in docs]
+    new_parts = parts[:cut] + [known.get(doc["_id"]) or message_part(doc) for doc in docs]
+    overflow = len(new_ids) - cap
     if overflow > 0:
-        ids, parts, entry.complete = ids[overflow:], parts[overflow:], False
-    entry.ids, entry.parts, entry.synced = ids, parts, synced
+        return new_ids[overflow:], new_parts[overflow:], True
+    return new_ids, new_parts, False
 
 
-async def _read_uncached(*, room_id: str, limit: int | None, before: ObjectId | None) -> list[Part]:
-    docs = await message_list(room_id=room_id, limit=limit, before=before)
-    return [message_part(doc) for doc in docs]
+def history_forget(*, room_id: str) -> None:
+    """Drop this process's entry of the room (the writer's own invalidation; other processes
+    see the new `historyVersion` or `lastActivity`)."""
+    _entries.pop(room_id, None)

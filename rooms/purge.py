@@ -23,8 +23,9 @@ collection across processes (the server's periodic pass and `manage.py purge_exp
 The lease is taken with `insert_one` / `update_one` on `_id`, never `find_one_and_update`,
 which the embedded server runs as a full collection scan.
 
-All of this uses the async driver: it runs on the server's event loop. The management
-command runs it under `asyncio.run()`.
+Media files are reached only through `voice.media` (which roomIds own files, delete a
+room's files). All of this uses the async driver: it runs on the server's event loop. The
+management command runs it under `asyncio.run()`.
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ from pymongo.errors import DuplicateKeyError
 
 from chillout_project import metrics
 from chillout_project.mongo import async_db
+from rooms.documents import CREATED_AT, LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOMS
+from rooms.services import room_forget
 from rooms.wire import utc_now
-from rooms.writes import room_forget
-from voice.kinds import KINDS
+from voice.media import media_room_delete, media_room_ids
 
 logger = logging.getLogger(__name__)
 
 LEASE_ID = "purge"
-BATCH = 500  # roomIds per `$in` query, file ids per delete
+BATCH = 500  # roomIds per `$in` query
 
 
 @dataclass
@@ -119,7 +121,7 @@ async def room_delete(*, room_id: str) -> PurgeReport | None:
     """Delete one room with all its messages and media; None when there is no such room."""
     db = async_db()
     started = time.perf_counter()
-    result = await db.rooms.delete_one({"roomId": room_id})
+    result = await db[ROOMS].delete_one({ROOM_ID: room_id})
     if result.deleted_count == 0:
         return None
     room_forget(room_id=room_id)
@@ -135,22 +137,22 @@ async def _purge_pass(*, now: datetime, dry_run: bool) -> PurgeReport:
     report = PurgeReport(dry_run=dry_run, cutoff=cutoff)
     db = async_db()
 
-    expired = await db.rooms.find({"lastActivity": {"$lt": cutoff}}, {"_id": 1, "roomId": 1}).to_list(None)
+    expired = await db[ROOMS].find({LAST_ACTIVITY: {"$lt": cutoff}}, {"_id": 1, ROOM_ID: 1}).to_list(None)
     gone: set[str] = set()
     for room in expired:
         if dry_run:
             report.rooms += 1
-            gone.add(room["roomId"])
+            gone.add(room[ROOM_ID])
             continue
         # The filter repeats the cutoff: a room touched since it was listed stays.
-        result = await db.rooms.delete_one({"_id": room["_id"], "lastActivity": {"$lt": cutoff}})
+        result = await db[ROOMS].delete_one({"_id": room["_id"], LAST_ACTIVITY: {"$lt": cutoff}})
         report.rooms += result.deleted_count
 
     grace_cutoff = now - timedelta(seconds=settings.PURGE_GRACE_SECONDS)
     orphans = await _orphan_room_ids(extra_gone=gone)
     report.orphan_rooms = len(orphans)
     for room_id in sorted(orphans):
-        if not dry_run and await db.rooms.find_one({"roomId": room_id}, {"_id": 1}) is not None:
+        if not dry_run and await db[ROOMS].find_one({ROOM_ID: room_id}, {"_id": 1}) is not None:
             continue  # re-created by a write since it was found missing
         await _room_contents_delete(report, room_id=room_id, older_than=grace_cutoff, dry_run=dry_run)
 
@@ -172,19 +174,18 @@ async def _purge_pass(*, now: datetime, dry_run: bool) -> PurgeReport:
 async def _orphan_room_ids(*, extra_gone: set[str]) -> set[str]:
     """roomIds that own messages or files but have no room document.
 
-    `distinct` on `messages.roomId` and `<bucket>.files.metadata.roomId` is answered from
+    `distinct` on `messages.roomId` (and the media store's equivalent) is answered from
     their indexes on MongoDB. `extra_gone` adds rooms a dry run pretends to have deleted.
     """
     db = async_db()
-    owners: set[str] = set(await db.messages.distinct("roomId"))
-    for kind in KINDS.values():
-        owners.update(v for v in await db[f"{kind.bucket}.files"].distinct("metadata.roomId") if isinstance(v, str))
+    owners: set[str] = set(await db[MESSAGES].distinct(ROOM_ID))
+    owners.update(await media_room_ids())
     candidates = sorted(owners)
     existing: set[str] = set()
     for start in range(0, len(candidates), BATCH):
         batch = candidates[start : start + BATCH]
-        async for room in db.rooms.find({"roomId": {"$in": batch}}, {"roomId": 1}):
-            existing.add(room["roomId"])
+        async for room in db[ROOMS].find({ROOM_ID: {"$in": batch}}, {ROOM_ID: 1}):
+            existing.add(room[ROOM_ID])
     return (owners - existing) | (extra_gone & owners)
 
 
@@ -192,31 +193,18 @@ async def _room_contents_delete(
     report: PurgeReport, *, room_id: str, older_than: datetime | None, dry_run: bool = False
 ) -> None:
     """Delete (or count) a room's messages and media files, optionally only older ones."""
-    db = async_db()
-    message_filter: dict = {"roomId": room_id}
+    messages = async_db()[MESSAGES]
+    message_filter: dict = {ROOM_ID: room_id}
     if older_than is not None:
-        message_filter["createdAt"] = {"$lt": older_than}
+        message_filter[CREATED_AT] = {"$lt": older_than}
     if dry_run:
-        report.messages += await db.messages.count_documents(message_filter)
+        report.messages += await messages.count_documents(message_filter)
     else:
-        report.messages += (await db.messages.delete_many(message_filter)).deleted_count
-
-    for kind in KINDS.values():
-        files, chunks = db[f"{kind.bucket}.files"], db[f"{kind.bucket}.chunks"]
-        file_filter: dict = {"metadata.roomId": room_id}
-        if older_than is not None:
-            file_filter["uploadDate"] = {"$lt": older_than}
-        found = await files.find(file_filter, {"_id": 1, "length": 1}).to_list(None)
-        for start in range(0, len(found), BATCH):
-            batch = found[start : start + BATCH]
-            ids = [f["_id"] for f in batch]
-            if not dry_run:
-                # The files document first, as GridFS does: a file whose chunks are being
-                # deleted must already be unreachable.
-                await files.delete_many({"_id": {"$in": ids}})
-                await chunks.delete_many({"files_id": {"$in": ids}})
-            report.files[kind.bucket] = report.files.get(kind.bucket, 0) + len(ids)
-            report.bytes += sum(int(f.get("length", 0)) for f in batch)
+        report.messages += (await messages.delete_many(message_filter)).deleted_count
+    removed = await media_room_delete(room_id=room_id, older_than=older_than, dry_run=dry_run)
+    for part, (files, size) in removed.items():
+        report.files[part] = report.files.get(part, 0) + files
+        report.bytes += size
 
 
 async def lease_acquire(*, name: str, seconds: float) -> str | None:

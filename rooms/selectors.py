@@ -1,27 +1,48 @@
-"""Reads of rooms and messages (async, PyMongo's native driver)."""
+"""Reads of rooms and messages (async, PyMongo's native driver).
+
+`room_history_get` is the one read of a room's history: it asks the per-process cache
+(`rooms.history`) first and reads the database when the cache cannot answer, so callers
+never know whether there is a cache.
+"""
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 
+from chillout_project.errors import InvalidInput
 from chillout_project.mongo import async_db
+from rooms.documents import MESSAGES, ROOM_ID, ROOMS
+from rooms.history import history_cached
+from rooms.wire import Part, message_part
 
 
 async def room_find(*, room_id: str) -> dict | None:
-    return await async_db().rooms.find_one({"roomId": room_id})
+    return await async_db()[ROOMS].find_one({ROOM_ID: room_id})
 
 
 async def message_get(*, room_id: str, message_id: ObjectId) -> dict | None:
-    return await async_db().messages.find_one({"_id": message_id, "roomId": room_id})
+    return await async_db()[MESSAGES].find_one({"_id": message_id, ROOM_ID: room_id})
 
 
 async def message_list(*, room_id: str, limit: int | None = None, before: ObjectId | None = None) -> list[dict]:
     """A room's messages oldest first: all of them, or the newest `limit` (older than `before`)."""
-    messages = async_db().messages
+    messages = async_db()[MESSAGES]
     if limit is None:
-        return await messages.find({"roomId": room_id}).sort("_id", ASCENDING).to_list(None)
-    query: dict = {"roomId": room_id}
+        return await messages.find({ROOM_ID: room_id}).sort("_id", ASCENDING).to_list(None)
+    query: dict = {ROOM_ID: room_id}
     if before is not None:
         query["_id"] = {"$lt": before}
     newest = await messages.find(query).sort("_id", DESCENDING).limit(limit).to_list(None)
     newest.reverse()
     return newest
+
+
+async def room_history_get(*, room: dict, limit: int | None = None, before: ObjectId | None = None) -> list[Part]:
+    """The room's messages as wire parts, oldest first: all, or the newest `limit` older than
+    `before`. Raises `InvalidInput` when `before` is not a message of this room."""
+    room_id = room[ROOM_ID]
+    if before is not None and await message_get(room_id=room_id, message_id=before) is None:
+        raise InvalidInput("before is not a message of this room")
+    parts = await history_cached(room=room, limit=limit, before=before)
+    if parts is None:
+        parts = [message_part(doc) for doc in await message_list(room_id=room_id, limit=limit, before=before)]
+    return parts

@@ -1,28 +1,65 @@
-"""Writes to rooms and messages: the only place that changes them.
+"""Writes to rooms and messages: the only place that changes them, cache invalidation included.
 
 Every write to a room moves its `lastActivity` (contract §2), so an active room never
 expires. The room is touched *before* the message is inserted: the purge removes messages
 whose room is gone, and a message must never exist, even briefly, under a room that is
 about to expire.
 
-Message writes coalesce the touch to one per `ROOM_TOUCH_RESOLUTION_SECONDS` per room and
-process, and group concurrent inserts (`rooms.writes`): "every write moves lastActivity"
-holds at that resolution. Uploads and deletes, which are rare, touch every time.
+Coalesced touches. The room document's `lastActivity` only feeds a TTL of
+`ROOM_TTL_SECONDS` (30 days). A message write moves it when this process has not moved it
+in the last `touch_resolution()` seconds; so the stored value is never older than that
+resolution behind the room's newest write, which is far inside the TTL (the resolution is
+capped at 1 % of it): a room written to never expires, and the purge's re-check of
+`lastActivity` stays sound. A touch in flight is shared by the writes that arrive meanwhile,
+so none of them stores its message before the room is touched. Joins likewise read the
+room document at most once per resolution (`room_ensure`). Uploads and deletes, which are
+rare, touch every time. Concurrent message inserts go out grouped (`rooms.writes.InsertGroup`).
+
+The trade-off: a room deleted on purpose (`manage.py delete_room`, from another process) is
+not re-created by this process's writes for up to the resolution; messages stored meanwhile
+have no room, and the purge removes them as it removes any orphan.
+
+History caches (`rooms.history`) are invalidated here: a delete gives the room a new
+`historyVersion` (seen by every process on its next read) and drops this process's entry.
 
 Callers (REST views, socket handlers) broadcast only after these functions return, i.e.
-after the write is acknowledged by the database.
+after the write is acknowledged by the database. Media files are `voice`'s: a caller that
+deletes a media message asks `voice.media.media_delete_by_path` to delete its file.
 """
 
+import functools
 from datetime import datetime
 
 from bson import ObjectId
+from django.conf import settings
 from pymongo.errors import DuplicateKeyError
 
 from chillout_project import metrics
 from chillout_project.errors import Forbidden, NotFound
 from chillout_project.mongo import async_db
+from chillout_project.validators import check_object_id
+from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOM_VERSION, ROOMS, message_new, room_new
+from rooms.history import history_forget
 from rooms.wire import utc_now
-from rooms.writes import known, message_insert, room_touch_coalesced, write_retrying
+from rooms.writes import InsertGroup, RecentKeys, write_retrying
+
+
+def touch_resolution() -> float:
+    """Seconds between two `lastActivity` moves of a room by message writes in one process.
+
+    `ROOM_TOUCH_RESOLUTION_SECONDS`, capped at 1 % of `ROOM_TTL_SECONDS` so that a short TTL
+    (tests, demos) keeps touches fine-grained and a room can never expire while written to.
+    """
+    return min(settings.ROOM_TOUCH_RESOLUTION_SECONDS, settings.ROOM_TTL_SECONDS / 100)
+
+
+async def _messages_insert_many(docs: list[dict]) -> None:
+    await async_db()[MESSAGES].insert_many(docs, ordered=False)
+
+
+_message_inserts = InsertGroup(insert_many=_messages_insert_many)
+_touched = RecentKeys(window=touch_resolution)  # lastActivity moved by this process
+_known = RecentKeys(window=touch_resolution)  # the room document was found, created or touched here
 
 
 async def room_get_or_create(*, room_id: str) -> dict:
@@ -32,25 +69,25 @@ async def room_get_or_create(*, room_id: str) -> dict:
     the whole collection for findAndModify; a find, then an insert that may lose the race
     on the unique index, stays indexed on every server.
     """
-    rooms = async_db().rooms
-    room = await rooms.find_one({"roomId": room_id})
+    rooms = async_db()[ROOMS]
+    room = await rooms.find_one({ROOM_ID: room_id})
     if room is not None:
         return room
-    room = {"_id": ObjectId(), "roomId": room_id, "lastActivity": utc_now(), "__v": 0}
+    room = room_new(room_id=room_id, last_activity=utc_now())
     try:
         # Retried on a dead pooled connection: a retry that finds its own insert done
         # fails on the unique roomId, and is answered like a lost race, by reading.
         await write_retrying(operation=lambda: rooms.insert_one(room))
     except DuplicateKeyError:
-        return await rooms.find_one({"roomId": room_id})
+        return await rooms.find_one({ROOM_ID: room_id})
     return room
 
 
 async def room_ensure(*, room_id: str) -> None:
     """Make sure the room exists, as a join must: one database read per room and process per
-    `ROOM_TOUCH_RESOLUTION_SECONDS` at most, since a room this process found, created or
-    touched that recently cannot have expired (the TTL is 100× longer at least)."""
-    await known.once(room_id=room_id, action=lambda: room_get_or_create(room_id=room_id))
+    `touch_resolution()` at most, since a room this process found, created or touched that
+    recently cannot have expired (the TTL is 100× longer at least)."""
+    await _known.once(key=room_id, action=functools.partial(room_get_or_create, room_id=room_id))
 
 
 async def room_touch(*, room_id: str, at: datetime | None = None, history_changed: bool = False) -> None:
@@ -60,19 +97,32 @@ async def room_touch(*, room_id: str, at: datetime | None = None, history_change
     (`rooms.history`) drop what they hold when it differs, which is how a delete reaches
     every process.
     """
-    rooms = async_db().rooms
-    fields = {"lastActivity": at or utc_now()}
+    rooms = async_db()[ROOMS]
+    fields = {LAST_ACTIVITY: at or utc_now()}
     if history_changed:
-        fields["historyVersion"] = ObjectId()
-    update = {"$set": fields, "$setOnInsert": {"__v": 0}}
+        fields[HISTORY_VERSION] = ObjectId()
+    update = {"$set": fields, "$setOnInsert": {ROOM_VERSION: 0}}
 
     async def upsert() -> None:
         try:
-            await rooms.update_one({"roomId": room_id}, update, upsert=True)
+            await rooms.update_one({ROOM_ID: room_id}, update, upsert=True)
         except DuplicateKeyError:
-            await rooms.update_one({"roomId": room_id}, {"$set": fields})
+            await rooms.update_one({ROOM_ID: room_id}, {"$set": fields})
 
     await write_retrying(operation=upsert)
+
+
+async def room_touch_on_media_stored(sender, *, room_id: str, **kwargs) -> None:
+    """Receiver of `voice.signals.media_stored` (connected in `RoomsConfig.ready`): an upload
+    is a write to its room, so it moves `lastActivity` (creating the room if needed)."""
+    await room_touch(room_id=room_id)
+
+
+def room_forget(*, room_id: str) -> None:
+    """The room's document is gone: the next write moves `lastActivity` (re-creating it)."""
+    _touched.forget(key=room_id)
+    _known.forget(key=room_id)
+    history_forget(room_id=room_id)
 
 
 async def message_create(
@@ -86,35 +136,28 @@ async def message_create(
 ) -> dict:
     """Store one message and return the stored document (the app makes `_id`/`createdAt`)."""
     now = utc_now()
-    doc = {
-        "_id": ObjectId(),
-        "roomId": room_id,
-        "username": username,
-        "message": text,
-        "type": type,
-        "url": url,
-        "createdAt": now,
-    }
-    if call_initiator is not None:
-        doc["callInitiator"] = call_initiator
-    await room_touch_coalesced(room_id=room_id, touch=lambda: room_touch(room_id=room_id, at=now))
-    await message_insert(doc=doc)
+    doc = message_new(
+        room_id=room_id, username=username, text=text, type=type, url=url, created_at=now, call_initiator=call_initiator
+    )
+    await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=now))
+    _known.mark(key=room_id)
+    await _message_inserts.insert(doc=doc)
     metrics.message_stored(type=type)
     return doc
 
 
-async def message_delete(*, room_id: str, message_id: ObjectId, username: str) -> dict:
-    """Delete a message and its media file; only its author may. Returns the deleted doc."""
-    from voice.services import media_delete_by_path
-
-    messages = async_db().messages
-    doc = await messages.find_one({"_id": message_id, "roomId": room_id})
+async def message_delete(*, room_id: str, message_id: str | ObjectId, username: str) -> dict:
+    """Delete a message; only its author may. Returns the deleted document (with its `url`:
+    the caller asks `voice` to delete that file)."""
+    if not isinstance(message_id, ObjectId):
+        message_id = check_object_id(message_id, field="messageId")
+    messages = async_db()[MESSAGES]
+    doc = await messages.find_one({"_id": message_id, ROOM_ID: room_id})
     if doc is None:
         raise NotFound("message not found")
     if doc.get("username") != username:
         raise Forbidden("only the author of a message can delete it")
-    await messages.delete_one({"_id": message_id, "roomId": room_id})
-    if doc.get("url"):
-        await media_delete_by_path(path=doc["url"])
+    await messages.delete_one({"_id": message_id, ROOM_ID: room_id})
     await room_touch(room_id=room_id, history_changed=True)  # after the delete: see rooms.history
+    history_forget(room_id=room_id)
     return doc

@@ -1,40 +1,31 @@
 """`check_*` functions: validate client input, raise `InvalidInput` with a clear text.
 
 Shared by the REST views and the socket handlers, so both refuse the same things the same
-way. Every check insists on the Python type first: a `{"$ne": null}` object where a string
-belongs is just a bad value, never a query operator.
+way. The identity checks (room id, username, object id) are the core's
+(`chillout_project.validators`, since `voice` needs them too) and are re-exported here;
+the message and history checks are the rooms app's own.
 """
 
-from bson import ObjectId
 from django.conf import settings
 
 from chillout_project.errors import InvalidInput
+from chillout_project.validators import (
+    ANONYMOUS_USERNAME,
+    SYSTEM_USERNAME,
+    check_object_id,
+    check_room_id,
+    check_username,
+)
 
-SYSTEM_USERNAME = "System"
-ANONYMOUS_USERNAME = "Anonymous"
-
-
-def check_room_id(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput("roomId must be a non-empty string")
-    if len(value) > settings.MAX_ROOM_ID_CHARS:
-        raise InvalidInput(f"roomId must be at most {settings.MAX_ROOM_ID_CHARS} characters")
-    if "/" in value:
-        raise InvalidInput("roomId must not contain '/'")
-    return value
-
-
-def check_username(value: object) -> str:
-    """A display name; empty or missing binds `Anonymous`; `System` (any case) is reserved."""
-    if value is None or value == "":
-        return ANONYMOUS_USERNAME
-    if not isinstance(value, str):
-        raise InvalidInput("username must be a string")
-    if len(value) > settings.MAX_USERNAME_CHARS:
-        raise InvalidInput(f"username must be at most {settings.MAX_USERNAME_CHARS} characters")
-    if value.strip().lower() == SYSTEM_USERNAME.lower():
-        raise InvalidInput("the username System is reserved")
-    return value
+__all__ = [
+    "ANONYMOUS_USERNAME",
+    "SYSTEM_USERNAME",
+    "check_history_limit",
+    "check_message_text",
+    "check_object_id",
+    "check_room_id",
+    "check_username",
+]
 
 
 def check_message_text(value: object) -> str:
@@ -46,12 +37,6 @@ def check_message_text(value: object) -> str:
     if len(value) > settings.MAX_MESSAGE_CHARS:
         raise InvalidInput(f"message must be at most {settings.MAX_MESSAGE_CHARS} characters")
     return value
-
-
-def check_object_id(value: object, *, field: str) -> ObjectId:
-    if not isinstance(value, str) or not ObjectId.is_valid(value) or len(value) != 24:
-        raise InvalidInput(f"{field} must be a 24-character hex id")
-    return ObjectId(value)
 
 
 def check_history_limit(value: str | None) -> int | None:

@@ -4,9 +4,17 @@ Key order of a message is part of the web client's contract:
 `username, message, type, url, _id, createdAt` (+ `callInitiator` for call notices).
 Media are stored as server paths (`/api/voice/<id>`); on the wire they become absolute URLs
 with the base the caller passes (`PUBLIC_URL`, else the request's scheme and host).
+
+Every wire shape of the rooms app is built here, for REST and sockets alike. A history is
+assembled from `Part`s: a message's JSON bytes, or for a media message its wire dict whose
+relative `url` still needs the caller's media base (`rooms.history` caches parts).
 """
 
 from datetime import UTC, datetime
+
+import orjson
+
+Part = bytes | dict
 
 
 def utc_now() -> datetime:
@@ -35,3 +43,25 @@ def message_wire(doc: dict, *, media_base: str) -> dict:
     if "callInitiator" in doc:
         wire["callInitiator"] = doc["callInitiator"]
     return wire
+
+
+def message_part(doc: dict) -> Part:
+    """A message's JSON bytes; for a media message its wire dict (the URL is per request)."""
+    wire = message_wire(doc, media_base="")
+    return wire if wire["url"] else orjson.dumps(wire)
+
+
+def messages_json(parts: list[Part], *, media_base: str) -> bytes:
+    """The JSON array of the messages, media URLs made absolute with `media_base`."""
+    return b"[" + b",".join(p if isinstance(p, bytes) else _media_json(p, media_base) for p in parts) + b"]"
+
+
+def _media_json(wire: dict, media_base: str) -> bytes:
+    return orjson.dumps({**wire, "url": f"{media_base}{wire['url']}"})
+
+
+def room_json(room: dict, parts: list[Part], *, media_base: str) -> bytes:
+    """The room's wire shape (contract §2 key order) as JSON bytes."""
+    head = orjson.dumps({"_id": str(room["_id"]), "roomId": room["roomId"]})
+    tail = orjson.dumps({"lastActivity": iso_timestamp(room["lastActivity"]), "__v": room.get("__v", 0)})
+    return head[:-1] + b',"messages":' + messages_json(parts, media_base=media_base) + b"," + tail[1:]

@@ -1,6 +1,10 @@
-"""The message write path's two economies: grouped inserts and coalesced room touches.
+"""Generic write helpers the services call: grouped inserts, once-per-window actions, retries.
 
-Grouped inserts (`message_insert`). Every socket's `send_message` runs in its own task; each
+Nothing here knows rooms or calls back into a service: `rooms.services` owns the instances
+(which collection is grouped, what is coalesced and for how long) and passes its own
+database operation to them.
+
+Grouped inserts (`InsertGroup`). Every socket's `send_message` runs in its own task; each
 doing its own `insert_one` costs one round trip and one database command per message, and
 on the embedded server (one Python process) the per-command overhead is most of the cost.
 Here the first insert of a quiet moment goes out at once (one loop iteration later, with
@@ -10,25 +14,15 @@ timer: under light load a batch is one message, under heavy load batches grow to
 arrival rate times one round trip. Each caller still gets its own outcome, and returns only
 once its own document is acknowledged.
 
-Coalesced touches (`room_touch_coalesced`). The room document's `lastActivity` only feeds a
-TTL of `ROOM_TTL_SECONDS` (30 days). A message write moves it when the process has not
-moved it in the last `ROOM_TOUCH_RESOLUTION_SECONDS` (see `touch_resolution`); so the stored
-value is never older than that resolution behind the room's newest write, which is far
-inside the TTL (the resolution is capped at 1 % of it), so a room written to never expires
-and the purge's re-check of `lastActivity` stays sound. A touch in flight is shared by the
-writes that arrive meanwhile, so none of them stores its message before the room is
-touched. Joins likewise read the room document at most once per resolution
-(`rooms.services.room_ensure`).
+Once per window (`RecentKeys`). `once(key, action)` runs the action unless it succeeded for
+that key within the window; callers arriving while it runs share that run and its outcome,
+so a burst of writes or joins to one room makes one database call, not one each.
 
-The trade-off: a room deleted on purpose (`manage.py delete_room`, from another process) is
-not re-created by this process's writes for up to the resolution; messages stored meanwhile
-have no room, and the purge removes them as it removes any orphan.
-
-Retries. The embedded server closes pooled connections after its idle timeout, and the
-driver may hand out a dead one (`AutoReconnect`); writes are not retried by the driver on a
-standalone server. An insert is safe to repeat because its `_id` is made by the app: a
-`DuplicateKeyError` on the retry means the first attempt landed. A touch is a `$set` of a
-time, safe to repeat as it is.
+Retries (`write_retrying`, and inside `InsertGroup`). The embedded server closes pooled
+connections after its idle timeout, and the driver may hand out a dead one
+(`AutoReconnect`); writes are not retried by the driver on a standalone server. An insert is
+safe to repeat when its `_id` is made by the app: a `DuplicateKeyError` on the retry means
+the first attempt landed.
 """
 
 from __future__ import annotations
@@ -38,10 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from django.conf import settings
 from pymongo.errors import AutoReconnect, BulkWriteError
-
-from chillout_project.mongo import async_db
 
 T = TypeVar("T")
 
@@ -58,10 +49,11 @@ async def write_retrying(*, operation: Callable[[], Awaitable[T]]) -> T:
 
 
 class InsertGroup:
-    """Concurrent `insert_one`s into one collection, sent as `insert_many` batches."""
+    """Concurrent single inserts into one collection, sent as `insert_many` batches."""
 
-    def __init__(self, *, collection: str):
-        self.collection = collection
+    def __init__(self, *, insert_many: Callable[[list[dict]], Awaitable[object]]):
+        """`insert_many(docs)`: the unordered bulk insert of one collection (raises PyMongo's errors)."""
+        self._insert = insert_many
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[dict, asyncio.Future]] = []
         self._drainer: asyncio.Task | None = None
@@ -99,11 +91,10 @@ class InsertGroup:
 
     async def _insert_many(self, docs: list[dict]) -> dict[int, BaseException] | BaseException:
         """Per-document errors by index (empty: all stored), or one error for all of them."""
-        collection = async_db()[self.collection]
         retried = False
         while True:
             try:
-                await collection.insert_many(docs, ordered=False)
+                await self._insert(docs)
                 return {}
             except BulkWriteError as exc:
                 failures = {}
@@ -120,58 +111,37 @@ class InsertGroup:
                 return exc
 
 
-_message_inserts = InsertGroup(collection="messages")
+class RecentKeys:
+    """Keys an action succeeded for within `window()` seconds (monotonic times); see the module docstring."""
 
-
-async def message_insert(*, doc: dict) -> None:
-    """Store one message (grouped with concurrent ones); returns once it is acknowledged."""
-    await _message_inserts.insert(doc=doc)
-
-
-def touch_resolution() -> float:
-    """Seconds between two `lastActivity` moves of a room by message writes in one process.
-
-    `ROOM_TOUCH_RESOLUTION_SECONDS`, capped at 1 % of `ROOM_TTL_SECONDS` so that a short TTL
-    (tests, demos) keeps touches fine-grained and a room can never expire while written to.
-    """
-    return min(settings.ROOM_TOUCH_RESOLUTION_SECONDS, settings.ROOM_TTL_SECONDS / 100)
-
-
-class RecentRooms:
-    """Rooms this process did something to within the touch resolution (monotonic times).
-
-    `once` runs the action unless it succeeded for the room within the resolution; callers
-    that arrive while it runs wait for that same run (and share its outcome), so a burst of
-    writes or joins to one room makes one database call, not one each.
-    """
-
-    def __init__(self) -> None:
+    def __init__(self, *, window: Callable[[], float]) -> None:
+        self._window = window
         self._at: dict[str, float] = {}
         self._running: dict[str, asyncio.Future] = {}
 
-    def fresh(self, *, room_id: str) -> bool:
-        return time.monotonic() - self._at.get(room_id, float("-inf")) < touch_resolution()
+    def fresh(self, *, key: str) -> bool:
+        return time.monotonic() - self._at.get(key, float("-inf")) < self._window()
 
-    def mark(self, *, room_id: str) -> None:
+    def mark(self, *, key: str) -> None:
         now = time.monotonic()
         if len(self._at) > 10_000:
-            resolution = touch_resolution()
+            resolution = self._window()
             for stale in [r for r, at in self._at.items() if now - at >= resolution]:
                 del self._at[stale]
-        self._at[room_id] = now
+        self._at[key] = now
 
-    def forget(self, *, room_id: str) -> None:
-        self._at.pop(room_id, None)
+    def forget(self, *, key: str) -> None:
+        self._at.pop(key, None)
 
-    async def once(self, *, room_id: str, action: Callable[[], Awaitable[object]]) -> None:
-        if self.fresh(room_id=room_id):
+    async def once(self, *, key: str, action: Callable[[], Awaitable[object]]) -> None:
+        if self.fresh(key=key):
             return
-        running = self._running.get(room_id)
+        running = self._running.get(key)
         if running is not None and running.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(running)
             return
         future = asyncio.get_running_loop().create_future()
-        self._running[room_id] = future
+        self._running[key] = future
         try:
             await action()
         except BaseException as exc:
@@ -180,22 +150,6 @@ class RecentRooms:
             raise
         else:
             future.set_result(None)
-            self.mark(room_id=room_id)
+            self.mark(key=key)
         finally:
-            self._running.pop(room_id, None)
-
-
-touched = RecentRooms()  # lastActivity moved by this process
-known = RecentRooms()  # the room document was found, created or touched by this process
-
-
-async def room_touch_coalesced(*, room_id: str, touch: Callable[[], Awaitable[None]]) -> None:
-    """Run `touch` unless this process moved the room's `lastActivity` within the resolution."""
-    await touched.once(room_id=room_id, action=touch)
-    known.mark(room_id=room_id)
-
-
-def room_forget(*, room_id: str) -> None:
-    """The room's document is gone: the next write moves `lastActivity` (re-creating it)."""
-    touched.forget(room_id=room_id)
-    known.forget(room_id=room_id)
+            self._running.pop(key, None)

@@ -1,27 +1,28 @@
-"""Writes of media: streaming an upload into GridFS, deleting files.
+"""Writes of media: streaming an upload into the media store, deleting files.
 
-An upload is parsed as it is read and written to GridFS chunk by chunk, so a file is never
-held whole in memory. Its type is decided from its first bytes before anything is stored.
-Whatever goes wrong midway (too large, wrong type, malformed body, client gone), the
-partial file is aborted, which removes its chunks: a failed upload leaves nothing behind.
+An upload is parsed as it is read and written to the store chunk by chunk, so a file is
+never held whole in memory. Its type is decided from its first bytes before anything is
+stored. Whatever goes wrong midway (too large, wrong type, malformed body, client gone),
+the partial file is aborted, which removes what was written: a failed upload leaves
+nothing behind. Once stored, `voice.signals.media_stored` is sent: `rooms` touches the
+room on it (voice never imports rooms).
 """
 
 import logging
 from dataclasses import dataclass
 
 from bson import ObjectId
-from gridfs.errors import NoFile
 
 from chillout_project import metrics
 from chillout_project.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from chillout_project.mongo import async_db
-from rooms import services as room_services
-from rooms.validators import check_username
+from chillout_project.validators import check_username
 from voice.detect import HEAD_BYTES
-from voice.kinds import KINDS, MediaKind
+from voice.kinds import MediaKind, media_path_parse
+from voice.media import MediaUpload, media_delete, media_delete_by_path, media_upload_open
 from voice.multipart import MultipartStream, PartData, PartEnd, PartStart
-from voice.gridfs_writer import GridFSUpload
-from voice.storage import media_bucket
+from voice.signals import media_stored
+
+__all__ = ["UploadedMedia", "media_delete", "media_delete_by_path", "media_path_parse", "media_upload"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class UploadedMedia:
 
 
 class _FilePart:
-    """One file part on its way into GridFS: buffers the head, detects, then streams."""
+    """One file part on its way into the store: buffers the head, detects, then streams."""
 
     def __init__(self, kind: MediaKind, room_id: str, filename: str):
         self.kind = kind
@@ -46,8 +47,7 @@ class _FilePart:
         self.head = b""
         self.length = 0
         self.content_type: str | None = None
-        self.metadata: dict | None = None
-        self.stream = None
+        self.stream: MediaUpload | None = None
         self.ended = False
 
     async def write(self, data: bytes) -> None:
@@ -65,8 +65,9 @@ class _FilePart:
         self.content_type = self.kind.detect(self.head)
         if self.content_type is None:
             raise UnsupportedMediaType(f"the {self.kind.name} file is not a supported type")
-        self.metadata = {"roomId": self.room_id, "username": None, "contentType": self.content_type}
-        self.stream = GridFSUpload(async_db(), self.kind.bucket, filename=self.filename, metadata=self.metadata)
+        self.stream = media_upload_open(
+            kind=self.kind, room_id=self.room_id, filename=self.filename, content_type=self.content_type
+        )
         head, self.head = self.head, b""
         await self.stream.write(head)
 
@@ -75,8 +76,7 @@ class _FilePart:
             raise InvalidInput(f"the {self.kind.name} file is empty")
         if self.stream is None:
             await self._open()
-        self.metadata["username"] = username  # the field may come after the file part
-        file_id = await self.stream.close()
+        file_id = await self.stream.close(username=username)  # the field may come after the file part
         return UploadedMedia(file_id, self.content_type, self.length)
 
     async def abort(self) -> None:
@@ -88,7 +88,7 @@ class _FilePart:
 
 
 async def media_upload(*, kind: MediaKind, room_id: str, content_type: str, body) -> UploadedMedia:
-    """Stream the `kind` file of a multipart body into GridFS and touch the room.
+    """Stream the `kind` file of a multipart body into the media store, then announce it (`media_stored`).
 
     `body` is a file-like object (`read(n)`): Django's request, whose body the ASGI handler
     has already received (capped by `BodyLimitMiddleware`).
@@ -131,33 +131,6 @@ async def media_upload(*, kind: MediaKind, room_id: str, content_type: str, body
         if part is not None:
             await part.abort()
         raise
-    await room_services.room_touch(room_id=room_id)
+    await media_stored.asend(sender=media_upload, room_id=room_id, kind=kind, file_id=uploaded.file_id, username=username)
     metrics.upload_observe(kind=kind.name, size=uploaded.length)
     return uploaded
-
-
-def media_path_parse(path: str) -> tuple[MediaKind, ObjectId] | None:
-    """`/api/voice/<24hex>` (or image) → (kind, id); None for anything else."""
-    parts = path.split("/")
-    if len(parts) != 4 or parts[0] != "" or parts[1] != "api" or parts[2] not in KINDS:
-        return None
-    if len(parts[3]) != 24 or not ObjectId.is_valid(parts[3]):
-        return None
-    return KINDS[parts[2]], ObjectId(parts[3])
-
-
-async def media_delete(*, kind: MediaKind, file_id: ObjectId) -> bool:
-    try:
-        await media_bucket(kind).delete(file_id)
-    except NoFile:
-        return False
-    return True
-
-
-async def media_delete_by_path(*, path: str) -> bool:
-    """Delete the file a message's stored `url` path names; False if there was none."""
-    parsed = media_path_parse(path)
-    if parsed is None:
-        return False
-    kind, file_id = parsed
-    return await media_delete(kind=kind, file_id=file_id)

@@ -1,15 +1,13 @@
-"""REST views of media: upload into GridFS, ranged and revalidated download."""
+"""REST views of media: upload into the media store, ranged and revalidated download."""
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from chillout_project.errors import InvalidInput, NotFound
 from chillout_project.http import api_view, error_response, json_response
-from rooms.validators import check_object_id, check_room_id
-from voice import selectors, services
+from chillout_project.validators import check_object_id, check_room_id
+from voice import media, services
 from voice.kinds import KINDS
 from voice.ranges import Unsatisfiable, parse_range
-
-STREAM_CHUNK = 255 * 1024  # GridFS chunk size: one database read per piece sent
 
 
 @api_view("POST")
@@ -29,13 +27,13 @@ async def media_download(request: HttpRequest, file_id: str, kind: str):
         oid = check_object_id(file_id, field="fileId")
     except InvalidInput:
         raise NotFound("File not found") from None
-    grid_out = await selectors.media_open(kind=media_kind, file_id=oid)
-    if grid_out is None:
+    stored = await media.media_open(kind=media_kind, file_id=oid)
+    if stored is None:
         raise NotFound("File not found")
 
-    total = grid_out.length
+    total = stored.length
     etag = f'"{oid}-{total}"'
-    content_type = (grid_out.metadata or {}).get("contentType") or media_kind.fallback_type
+    content_type = stored.content_type or media_kind.fallback_type
     headers = media_headers(etag=etag)
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         return HttpResponse(status=304, content_type=content_type, headers=headers)
@@ -56,7 +54,7 @@ async def media_download(request: HttpRequest, file_id: str, kind: str):
     if request.method == "HEAD":
         return HttpResponse(status=status, content_type=content_type, headers=headers)
     return StreamingHttpResponse(
-        _read_range(grid_out, start, length), status=status, content_type=content_type, headers=headers
+        stored.read_range(start=start, length=length), status=status, content_type=content_type, headers=headers
     )
 
 
@@ -78,18 +76,6 @@ def media_headers(*, etag: str) -> dict[str, str]:
         "Cross-Origin-Resource-Policy": "cross-origin",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-
-
-async def _read_range(grid_out, start: int, length: int):
-    if start:
-        await grid_out.seek(start)
-    remaining = length
-    while remaining > 0:
-        piece = await grid_out.read(min(STREAM_CHUNK, remaining))
-        if not piece:
-            break
-        remaining -= len(piece)
-        yield piece
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import socketio
 
-from tests import samples
+from tests import factories
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -90,7 +90,7 @@ async def test_image_and_voice_note_still_work_after_a_reload(browser_context, p
         assert ack["ok"] is True, ack
         await page.locator("#messages li", has_text="bob: hi alice").wait_for(timeout=WAIT_MS)
 
-        png = base64.b64encode(samples.png(5, 3)).decode()
+        png = base64.b64encode(factories.png(5, 3)).decode()
         image_ack = await page.evaluate("data => chillout.sendImage(data)", png)
         assert image_ack["ok"] is True, image_ack
         image_url = image_ack["message"]["url"]
@@ -132,7 +132,7 @@ async def test_media_load_in_a_cross_origin_isolated_page(browser_context, page_
         browser_context, page_url=f"{page_origin}/isolated/index.html", server_url=page_server.url, room_id=room_id
     )
     assert await page.evaluate("crossOriginIsolated") is True
-    assert (await page.evaluate("data => chillout.sendImage(data)", base64.b64encode(samples.png()).decode()))["ok"]
+    assert (await page.evaluate("data => chillout.sendImage(data)", base64.b64encode(factories.png()).decode()))["ok"]
     assert (await page.evaluate("ms => chillout.sendVoice(ms)", VOICE_MS))["ok"]
     assert await media_state(page, "li[data-type=image] img") == "ready", seen
     assert await media_state(page, "li[data-type=voice] audio") == "ready", seen
@@ -142,7 +142,7 @@ async def test_media_load_in_a_cross_origin_isolated_page(browser_context, page_
 async def test_a_file_opened_directly_is_no_page(browser_context, page_server, room_id):
     """Navigated to, a media file is a sandboxed document: an opaque origin, no script."""
     async with httpx.AsyncClient(base_url=page_server.url, timeout=30.0) as http:
-        uploaded = await http.post(f"/api/room/{room_id}/image", files={"image": ("blob", samples.png())})
+        uploaded = await http.post(f"/api/room/{room_id}/image", files={"image": ("blob", factories.png())})
     url = page_server.url + uploaded.json()["url"]
     page = await browser_context.new_page()
     response = await page.goto(url)

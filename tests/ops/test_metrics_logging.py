@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from tests.ops_support import WAV
+from tests.factories import WAV
 from prometheus_client.parser import text_string_to_metric_families
 
 

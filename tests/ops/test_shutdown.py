@@ -11,8 +11,7 @@ import time
 
 import httpx
 import pytest
-from bson import ObjectId
-from tests.ops_support import PNG
+from tests.factories import PNG, media_chunk_count, media_file
 from pymongo import MongoClient
 
 from chillout_project.embedded_db import pid_alive, start_or_reuse
@@ -77,8 +76,8 @@ def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory,
     try:
         db = MongoClient(f"{database.uri}/chillout").get_default_database()
         for url, size in acknowledged:
-            stored = db["images.files"].find_one({"_id": ObjectId(url.rsplit("/", 1)[1])})
+            stored = media_file(db, kind="image", file_id=url.rsplit("/", 1)[1])
             assert stored is not None and stored["length"] == size, url
-            assert db["images.chunks"].count_documents({"files_id": stored["_id"]}) == 1
+            assert media_chunk_count(db, kind="image", file_ids=[stored["_id"]]) == 1
     finally:
         database.stop()

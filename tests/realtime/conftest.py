@@ -20,14 +20,10 @@ import httpx
 import pytest
 import socketio
 
+from tests.factories import MEDIA as MEDIA_BYTES
+
 WAIT = 10.0  # longest wait for something that must arrive
 QUIET = 0.7  # how long to watch for something that must not arrive
-
-WEBM_BYTES = (
-    bytes.fromhex("1a45dfa3") + bytes.fromhex("9f4286810142f7810142f2810442f381084282847765626d") + b"\x00" * 512
-)
-PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 512
-MEDIA_BYTES = {"voice": WEBM_BYTES, "image": PNG_BYTES}
 
 
 class SocketClient:

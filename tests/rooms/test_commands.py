@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from bson import json_util
-from tests.ops_support import manage, now, room_leftovers, seed_room, separate_db_uri
+from tests.factories import media_content, media_files_of_room, now, room_leftovers, seed_room
+from tests.ops_support import manage, separate_db_uri
 from pymongo import MongoClient
 
 COMMANDS = ["ensure_indexes", "purge_expired", "room_stats", "export_room", "import_room", "delete_room"]
@@ -146,10 +147,9 @@ def test_unreachable_database_is_exit_4(mongo_uri):
 def _snapshot(db, room_id: str) -> dict:
     """Everything stored for a room, with file contents, comparable across export/import."""
     files = {}
-    for bucket in ("voices", "images"):
-        for doc in db[f"{bucket}.files"].find({"metadata.roomId": room_id}):
-            chunks = db[f"{bucket}.chunks"].find({"files_id": doc["_id"]}).sort("n", 1)
-            files[doc["_id"]] = (bucket, doc, b"".join(c["data"] for c in chunks))
+    for kind in ("voice", "image"):
+        for doc in media_files_of_room(db, kind=kind, room_id=room_id):
+            files[doc["_id"]] = (kind, doc, media_content(db, kind=kind, file_id=doc["_id"]))
     return {
         "room": db.rooms.find_one({"roomId": room_id}),
         "messages": list(db.messages.find({"roomId": room_id}).sort("_id", 1)),

@@ -1,27 +1,32 @@
 """The per-process history cache (`rooms/history.py`) never serves a stale history.
 
-Messages are written straight into the database here, as another server process would:
-the cache must see them through its range re-read, and see deletes and re-created rooms
-through the room document.
+Messages are written straight into the database here, and deleted by the services running
+in this test process, as another server process would: the cache must see new messages
+through its range re-read, and deletes and re-created rooms through the room document.
 """
 
 from __future__ import annotations
 
-import os
-import struct
-import time
-from datetime import UTC, datetime
+import mongoengine
+import pytest
 
-from bson import ObjectId
+from chillout_project import mongo as process_mongo
+from rooms import purge, services
+from tests.factories import message_from_other_process as other_process_message
 
 
-def other_process_message(mongo, room_id: str, text: str, *, age_seconds: float = 0.0) -> ObjectId:
-    """Store a message as another process would, its `_id` made `age_seconds` ago."""
-    at = time.time() - age_seconds
-    oid = ObjectId(struct.pack(">I", int(at)) + os.urandom(8))
-    mongo.messages.insert_one({"_id": oid, "roomId": room_id, "username": "other", "message": text, "type": "text",
-                               "url": None, "createdAt": datetime.fromtimestamp(int(at * 1000) / 1000, tz=UTC)})
-    return oid
+@pytest.fixture
+async def services_here(settings, mongo_uri):
+    """This test process's services write to the session database, as another server process would."""
+    settings.MONGO_URI = mongo_uri
+    mongoengine.disconnect_all()
+    process_mongo._uri = None
+    process_mongo.reset_async_client()
+    process_mongo.connect(ensure_indexes=False)
+    yield
+    process_mongo.reset_async_client()
+    mongoengine.disconnect_all()
+    process_mongo._uri = None
 
 
 def texts(http, room_id: str, query: str = "") -> list[str]:
@@ -40,13 +45,10 @@ def test_a_message_stored_by_another_process_appears_in_id_order(http, mongo, ro
     assert texts(http, room_id, f"?before={first}") == []
 
 
-def test_a_delete_and_a_recreated_room_are_seen(http, mongo, room_id):
-    for n in range(3):
-        other_process_message(mongo, room_id, f"m{n}", age_seconds=60 - n)
+async def test_a_delete_and_a_recreated_room_are_seen(http, mongo, room_id, services_here):
+    ids = [other_process_message(mongo, room_id, f"m{n}", age_seconds=60 - n) for n in range(3)]
     assert texts(http, room_id) == ["m0", "m1", "m2"]
-    mongo.messages.delete_one({"roomId": room_id, "message": "m1"})
-    mongo.rooms.update_one({"roomId": room_id}, {"$set": {"historyVersion": ObjectId()}})  # what message_delete does
+    await services.message_delete(room_id=room_id, message_id=ids[1], username="other")
     assert texts(http, room_id) == ["m0", "m2"]
-    mongo.rooms.delete_one({"roomId": room_id})
-    mongo.messages.delete_many({"roomId": room_id})
+    await purge.room_delete(room_id=room_id)
     assert texts(http, room_id) == []

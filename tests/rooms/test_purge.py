@@ -7,7 +7,8 @@ from datetime import timedelta
 import mongoengine
 import pytest
 from bson import ObjectId
-from tests.ops_support import now, room_leftovers, seed_room, separate_db_uri
+from tests.factories import now, room_leftovers, seed_room
+from tests.ops_support import separate_db_uri
 from pymongo import MongoClient
 
 from chillout_project import mongo
@@ -76,7 +77,7 @@ async def test_room_written_a_moment_ago_is_not_purged(purge_db):
     await purge.room_purge_expired()
 
     left = room_leftovers(purge_db, "revived")
-    assert left["rooms"] == 1 and left["messages"] == 4 and left["voices.files"] == 1
+    assert left["rooms"] == 1 and left["messages"] == 4 and left["voice.files"] == 1
     assert purge_db.messages.find_one({"_id": stored["_id"]}) is not None
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import httpx
-from tests.ops_support import PNG, WAV, room_leftovers, separate_db_uri
+from tests.factories import PNG, WAV, room_leftovers
+from tests.ops_support import separate_db_uri
 from bson import ObjectId
 from pymongo import MongoClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,11 +23,11 @@ def test_idle_room_is_purged_whole_and_busy_room_is_kept(server_factory, mongo_u
         for field, blob in (("voice", WAV), ("image", PNG)):
             response = client.post(f"/api/room/idle/{field}", files={field: ("blob", blob)}, data={"username": "ann"})
             assert response.status_code == 200, response.text
-            idle_files.append(("voices" if field == "voice" else "images", response.json()["url"].rsplit("/", 1)[1]))
+            idle_files.append((field, response.json()["url"].rsplit("/", 1)[1]))
         client.post("/api/room/busy/image", files={"image": ("blob", PNG)})
         db.messages.insert_one({"roomId": "idle", "username": "ann", "message": "hi", "type": "text", "url": None,
                                 "createdAt": db.rooms.find_one({"roomId": "idle"})["lastActivity"]})
-        idle_ids = [(bucket, ObjectId(i)) for bucket, i in idle_files]
+        idle_ids = [(kind, ObjectId(i)) for kind, i in idle_files]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             # Every write touches its room: this one never goes idle for 2 s.
@@ -36,7 +37,7 @@ def test_idle_room_is_purged_whole_and_busy_room_is_kept(server_factory, mongo_u
             time.sleep(0.3)
         assert set(room_leftovers(db, "idle", idle_ids).values()) == {0}
         busy = room_leftovers(db, "busy")
-        assert busy["rooms"] == 1 and busy["images.files"] >= 2 and busy["images.chunks"] >= 2
+        assert busy["rooms"] == 1 and busy["image.files"] >= 2 and busy["image.chunks"] >= 2
         assert purge_removed(client.get("/metrics").text) > 0
 
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from chillout_project.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from tests import media_factories as factories
-from tests import samples
+from tests.factories import tagged_media
+from tests import factories
 from voice.detect import detect_audio, detect_image
 from voice.processing import (
     WAVEFORM_POINTS,
@@ -40,11 +40,11 @@ def pixels(data: bytes) -> np.ndarray:
 
 
 def assert_no_metadata(data: bytes) -> None:
-    for marker in factories.SECRETS + (b"Exif", b"xmpmeta", b"XMP", b"Photoshop", b"8BIM", b"FPXR"):
+    for marker in tagged_media.SECRETS + (b"Exif", b"xmpmeta", b"XMP", b"Photoshop", b"8BIM", b"FPXR"):
         assert marker not in data, marker
     with Image.open(io.BytesIO(data)) as image:
         assert not dict(image.getexif())
-        assert not image.getexif().get_ifd(factories.GPS_IFD)
+        assert not image.getexif().get_ifd(tagged_media.GPS_IFD)
         assert not {key for key in image.info if key in ("exif", "xmp", "comment", "Author", "Comment")}
         assert not {key for key in image.info if key.startswith("XML")}
 
@@ -59,7 +59,7 @@ def scan_data(data: bytes) -> bytes:
 
 
 def test_jpeg_without_rotation_is_stripped_losslessly():
-    original = factories.jpeg(orientation=1)
+    original = tagged_media.jpeg(orientation=1)
     assert b"Exif" in original and b"Photoshop" in original and b"after EOI" in original
 
     stored = image_sanitize(data=original, content_type="image/jpeg", max_pixels=MAX_PIXELS)
@@ -74,7 +74,7 @@ def test_jpeg_without_rotation_is_stripped_losslessly():
 
 
 def test_jpeg_stray_bytes_between_segments_are_skipped_like_libjpeg_does():
-    original = factories.jpeg(orientation=1)
+    original = tagged_media.jpeg(orientation=1)
     scan = original.index(b"\xff\xda")
     padded = original[:scan] + b"\x00\x00" + original[scan:]
     stored = image_sanitize(data=padded, content_type="image/jpeg", max_pixels=MAX_PIXELS)
@@ -82,7 +82,7 @@ def test_jpeg_stray_bytes_between_segments_are_skipped_like_libjpeg_does():
 
 
 def test_jpeg_orientation_is_applied_before_exif_is_dropped():
-    original = factories.jpeg(orientation=6)
+    original = tagged_media.jpeg(orientation=6)
     with Image.open(io.BytesIO(original)) as image:
         shown = np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.int16)
 
@@ -98,7 +98,7 @@ def test_jpeg_orientation_is_applied_before_exif_is_dropped():
 
 
 def test_png_text_chunks_and_exif_are_removed_and_pixels_kept():
-    original = factories.png()
+    original = tagged_media.png()
     assert b"tEXt" in original and b"iTXt" in original and b"eXIf" in original
 
     stored = image_sanitize(data=original, content_type="image/png", max_pixels=MAX_PIXELS)
@@ -111,7 +111,7 @@ def test_png_text_chunks_and_exif_are_removed_and_pixels_kept():
 
 
 def test_png_exif_orientation_before_the_image_data_is_applied_losslessly():
-    original = factories.png(orientation=6)
+    original = tagged_media.png(orientation=6)
     with Image.open(io.BytesIO(original)) as image:
         shown = np.asarray(ImageOps.exif_transpose(image).convert("RGB"), dtype=np.int16)
 
@@ -124,7 +124,7 @@ def test_png_exif_orientation_before_the_image_data_is_applied_losslessly():
 
 @pytest.mark.parametrize("lossless", [False, True])
 def test_webp_exif_and_xmp_are_removed_without_reencoding(lossless):
-    original = factories.webp(lossless=lossless)
+    original = tagged_media.webp(lossless=lossless)
     assert b"EXIF" in original and b"XMP " in original
 
     stored = image_sanitize(data=original, content_type="image/webp", max_pixels=MAX_PIXELS)
@@ -138,7 +138,7 @@ def test_webp_exif_and_xmp_are_removed_without_reencoding(lossless):
 
 
 def test_gif_comment_and_xmp_extension_are_removed_and_animation_kept():
-    original = factories.gif()
+    original = tagged_media.gif()
     stored = image_sanitize(data=original, content_type="image/gif", max_pixels=MAX_PIXELS)
 
     assert_no_metadata(stored.data)
@@ -162,9 +162,9 @@ def displayed_frames(data: bytes, *, apply_orientation: bool) -> list[np.ndarray
     return frames
 
 
-@pytest.mark.parametrize("name", list(factories.image_variants()))
+@pytest.mark.parametrize("name", list(tagged_media.image_variants()))
 def test_encoding_variants_are_shown_as_before(name):
-    content_type, original = factories.image_variants()[name]
+    content_type, original = tagged_media.image_variants()[name]
     stored = image_sanitize(data=original, content_type=content_type, max_pixels=MAX_PIXELS)
 
     assert_no_metadata(stored.data)
@@ -183,7 +183,7 @@ def test_encoding_variants_are_shown_as_before(name):
 
 @pytest.mark.parametrize(
     "content_type, make",
-    [("image/jpeg", factories.jpeg), ("image/png", factories.png), ("image/webp", factories.webp), ("image/gif", factories.gif)],
+    [("image/jpeg", tagged_media.jpeg), ("image/png", tagged_media.png), ("image/webp", tagged_media.webp), ("image/gif", tagged_media.gif)],
 )
 def test_pixel_cap_is_read_from_each_formats_header(content_type, make):
     data = make(width=300, height=200) if content_type != "image/gif" else make(width=300, height=200, frames=1)
@@ -194,14 +194,14 @@ def test_pixel_cap_is_read_from_each_formats_header(content_type, make):
 
 
 def test_pixel_cap_counts_every_frame():
-    animated = factories.gif(width=64, height=32, frames=2)
+    animated = tagged_media.gif(width=64, height=32, frames=2)
     with pytest.raises(PayloadTooLarge):
         image_sanitize(data=animated, content_type="image/gif", max_pixels=64 * 32 * 2 - 1)
     assert image_sanitize(data=animated, content_type="image/gif", max_pixels=64 * 32 * 2).width == 64
 
 
 def test_decompression_bomb_is_refused_before_decoding():
-    bomb = factories.png_bomb()
+    bomb = tagged_media.png_bomb()
     assert len(bomb) < 1_000_000  # decodes to 300,000,000 bytes
     tracemalloc.start()
     try:
@@ -218,17 +218,17 @@ def test_decompression_bomb_is_refused_before_decoding():
 def test_pillows_bomb_guard_is_the_second_line():
     """With our cap set absurdly high, Pillow still refuses 225 M pixels when opening (413)."""
     with pytest.raises(PayloadTooLarge):
-        image_sanitize(data=factories.png_claiming(15_000, 15_000), content_type="image/png", max_pixels=10**12)
+        image_sanitize(data=tagged_media.png_claiming(15_000, 15_000), content_type="image/png", max_pixels=10**12)
 
 
 def test_decompression_bomb_needs_no_image_memory():
     """Pillow's pixel buffers are outside tracemalloc's view: measure a fresh process's RSS."""
     script = """
 import json, resource, sys
-from tests import media_factories
+from tests.factories import tagged_media
 from voice.processing import image_sanitize
 from chillout_project.errors import PayloadTooLarge
-bomb = media_factories.png_bomb()
+bomb = tagged_media.png_bomb()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     image_sanitize(data=bomb, content_type="image/png", max_pixels=40_000_000)
@@ -250,11 +250,11 @@ except PayloadTooLarge:
 @pytest.mark.parametrize(
     "content_type, data",
     [
-        ("image/jpeg", factories.jpeg()[:400]),
-        ("image/png", factories.png()[:-40]),
-        ("image/gif", factories.gif()[:100]),
-        ("image/webp", factories.webp()[:60]),
-        ("image/png", samples.png()[:33] + b"garbage" * 50),
+        ("image/jpeg", tagged_media.jpeg()[:400]),
+        ("image/png", tagged_media.png()[:-40]),
+        ("image/gif", tagged_media.gif()[:100]),
+        ("image/webp", tagged_media.webp()[:60]),
+        ("image/png", factories.png()[:33] + b"garbage" * 50),
         ("image/jpeg", b"\xff\xd8\xff" + bytes(500)),
         ("image/png", b"\x89PNG\r\n\x1a\n" + bytes(100)),
         ("image/webp", b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(40)),
@@ -269,7 +269,7 @@ def test_truncated_or_garbage_images_are_unsupported(content_type, data):
 
 
 def test_png_whose_pixel_data_is_corrupt_is_unsupported():
-    original = bytearray(factories.png())
+    original = bytearray(tagged_media.png())
     start = original.index(b"IDAT") + 4
     original[start : start + 20] = b"\x00" * 20  # the chunk is intact, its zlib stream is not
     with pytest.raises(UnsupportedMediaType):
@@ -280,7 +280,7 @@ def test_png_whose_pixel_data_is_corrupt_is_unsupported():
 
 
 def test_thumbnail_is_a_webp_of_the_asked_width():
-    stored = image_sanitize(data=factories.jpeg(width=1000, height=500), content_type="image/jpeg", max_pixels=MAX_PIXELS)
+    stored = image_sanitize(data=tagged_media.jpeg(width=1000, height=500), content_type="image/jpeg", max_pixels=MAX_PIXELS)
     thumbnail = image_thumbnail(data=stored.data, width=320)
     with Image.open(io.BytesIO(thumbnail)) as image:
         assert (image.format, image.size) == ("WEBP", (320, 160))
@@ -288,13 +288,13 @@ def test_thumbnail_is_a_webp_of_the_asked_width():
 
 
 def test_thumbnail_never_upscales():
-    stored = image_sanitize(data=factories.png(width=100, height=50), content_type="image/png", max_pixels=MAX_PIXELS)
+    stored = image_sanitize(data=tagged_media.png(width=100, height=50), content_type="image/png", max_pixels=MAX_PIXELS)
     with Image.open(io.BytesIO(image_thumbnail(data=stored.data, width=640))) as image:
         assert (image.format, image.size) == ("WEBP", (100, 50))
 
 
 def test_thumbnail_of_an_animated_gif_is_its_first_frame():
-    with Image.open(io.BytesIO(image_thumbnail(data=factories.gif(), width=160))) as image:
+    with Image.open(io.BytesIO(image_thumbnail(data=tagged_media.gif(), width=160))) as image:
         assert (image.format, image.size, getattr(image, "n_frames", 1)) == ("WEBP", (64, 32), 1)
 
 
@@ -302,7 +302,7 @@ def test_thumbnail_of_an_animated_gif_is_its_first_frame():
 
 
 def assert_no_tags(data: bytes) -> None:
-    for marker in factories.SECRETS:
+    for marker in tagged_media.SECRETS:
         assert marker not in data, marker
     with av.open(io.BytesIO(data)) as result:
         assert not {key.lower() for key in result.metadata} & {"title", "artist", "comment", "location"}
@@ -311,10 +311,10 @@ def assert_no_tags(data: bytes) -> None:
             assert not any(marker in value for value in metadata.values() for marker in ("Sherlock", "SECRET", "Phone"))
 
 
-@pytest.mark.parametrize("kind", list(factories.VOICE_FORMATS))
+@pytest.mark.parametrize("kind", list(tagged_media.VOICE_FORMATS))
 def test_voice_keeps_its_audio_and_loses_its_tags(kind):
-    content_type = factories.VOICE_FORMATS[kind][0]
-    original = factories.voice(kind, seconds=2.0)
+    content_type = tagged_media.VOICE_FORMATS[kind][0]
+    original = tagged_media.voice(kind, seconds=2.0)
     assert b"Sherlock" in original
 
     stored = voice_sanitize(data=original, content_type=content_type, max_seconds=600)
@@ -323,7 +323,7 @@ def test_voice_keeps_its_audio_and_loses_its_tags(kind):
     assert_no_tags(stored.data)
     # The same packets: the same samples. MP3 differs only at the start: the remuxed file's
     # Xing/LAME header states the encoder delay, which the decoder then trims (gapless).
-    before, after = factories.decoded_audio(original), factories.decoded_audio(stored.data)
+    before, after = tagged_media.decoded_audio(original), tagged_media.decoded_audio(stored.data)
     trimmed = before.shape[1] - after.shape[1]
     assert trimmed == 0 or (kind == "mp3" and 0 < trimmed <= 1152)
     assert np.array_equal(after, before[:, trimmed:])
@@ -332,7 +332,7 @@ def test_voice_keeps_its_audio_and_loses_its_tags(kind):
 
 
 def test_recorder_webm_without_duration_gets_its_length_from_the_decoded_audio():
-    recorded = factories.voice("webm", seconds=3.0, streamed=True)
+    recorded = tagged_media.voice("webm", seconds=3.0, streamed=True)
     with av.open(io.BytesIO(recorded)) as source:
         assert source.duration is None  # as Chrome's MediaRecorder writes it
 
@@ -347,7 +347,7 @@ def test_recorder_webm_without_duration_gets_its_length_from_the_decoded_audio()
 
 
 def test_voice_waveform_follows_the_loudness():
-    stored = voice_sanitize(data=factories.voice("webm", seconds=4.0, silent_first_half=True), content_type="audio/webm", max_seconds=600)
+    stored = voice_sanitize(data=tagged_media.voice("webm", seconds=4.0, silent_first_half=True), content_type="audio/webm", max_seconds=600)
     assert len(stored.waveform) == WAVEFORM_POINTS == 64
     assert all(isinstance(value, int) and 0 <= value <= 255 for value in stored.waveform)
     assert max(stored.waveform[:28]) < 20  # silence (Opus leaves a little noise near the edge)
@@ -357,22 +357,22 @@ def test_voice_waveform_follows_the_loudness():
 
 def test_voice_over_the_length_cap_is_unsupported():
     for kind in ("webm", "wav"):
-        note = factories.voice(kind, seconds=3.0, tags={})
+        note = tagged_media.voice(kind, seconds=3.0, tags={})
         with pytest.raises(UnsupportedMediaType) as refused:
-            voice_sanitize(data=note, content_type=factories.VOICE_FORMATS[kind][0], max_seconds=2.0)
+            voice_sanitize(data=note, content_type=tagged_media.VOICE_FORMATS[kind][0], max_seconds=2.0)
         assert refused.value.status == 415 and "longer than 2 seconds" in refused.value.message
 
 
 @pytest.mark.parametrize(
     "content_type, data",
     [
-        ("audio/webm", samples.webm()),
-        ("audio/ogg", samples.ogg()),
-        ("audio/mp4", samples.mp4()),
-        ("audio/mpeg", samples.mp3()),
+        ("audio/webm", factories.webm()),
+        ("audio/ogg", factories.ogg()),
+        ("audio/mp4", factories.mp4()),
+        ("audio/mpeg", factories.mp3()),
         ("audio/wav", b"RIFF\x24\x00\x00\x00WAVE" + bytes(64)),
         ("audio/webm", b"\x1a\x45\xdf\xa3" + b"garbage" * 100),
-        ("video/x-matroska", factories.voice("webm")),
+        ("video/x-matroska", tagged_media.voice("webm")),
     ],
 )
 def test_garbage_voice_is_unsupported(content_type, data):
@@ -394,7 +394,7 @@ def webm_with_video(*, audio: bool) -> bytes:
             frame.pts = index
             target.mux(video.encode(frame))
         if sound is not None:
-            samples = factories.tone(1.0, 48_000)
+            samples = tagged_media.tone(1.0, 48_000)
             for start in range(0, len(samples), 960):
                 chunk = av.AudioFrame.from_ndarray(samples[None, start : start + 960], format="flt", layout="mono")
                 chunk.sample_rate, chunk.pts = 48_000, start
@@ -421,11 +421,11 @@ def test_a_file_without_audio_is_unsupported():
 async def test_async_entry_points_run_in_the_media_pool(settings):
     settings.MAX_IMAGE_PIXELS = 64 * 32 - 1
     with pytest.raises(PayloadTooLarge):
-        await media_process_image(data=factories.png(), content_type="image/png")
-    image = await media_process_image(data=factories.png(), content_type="image/png", max_pixels=MAX_PIXELS)
+        await media_process_image(data=tagged_media.png(), content_type="image/png")
+    image = await media_process_image(data=tagged_media.png(), content_type="image/png", max_pixels=MAX_PIXELS)
     assert (image.width, image.height) == (64, 32)
 
-    voice = await media_process_voice(data=factories.voice("ogg"), content_type="audio/ogg")
+    voice = await media_process_voice(data=tagged_media.voice("ogg"), content_type="audio/ogg")
     assert voice.duration_ms == 2000 and len(voice.waveform) == 64
 
     with pytest.raises(InvalidInput) as refused:
@@ -455,12 +455,12 @@ def test_importing_the_processing_package_starts_nothing():
 # --- fuzzing: damaged uploads end in 413/415 or a clean image, never anything else ---
 
 IMAGES = {
-    "image/jpeg": factories.jpeg(orientation=6),
-    "image/png": factories.png(orientation=6),
-    "image/gif": factories.gif(),
-    "image/webp": factories.webp(),
+    "image/jpeg": tagged_media.jpeg(orientation=6),
+    "image/png": tagged_media.png(orientation=6),
+    "image/gif": tagged_media.gif(),
+    "image/webp": tagged_media.webp(),
 }
-VOICES = {kind: factories.voice(kind, seconds=0.5) for kind in ("webm", "ogg", "m4a", "mp3", "wav")}
+VOICES = {kind: tagged_media.voice(kind, seconds=0.5) for kind in ("webm", "ogg", "m4a", "mp3", "wav")}
 
 
 @st.composite
@@ -492,7 +492,7 @@ def test_damaged_images_are_refused_cleanly_or_stored_clean(sample):
 @given(damaged(VOICES))
 def test_damaged_voice_notes_are_refused_cleanly_or_stored_clean(sample):
     kind, data = sample
-    content_type = factories.VOICE_FORMATS[kind][0]
+    content_type = tagged_media.VOICE_FORMATS[kind][0]
     try:
         stored = voice_sanitize(data=data, content_type=content_type, max_seconds=600)
     except UnsupportedMediaType:

@@ -3,12 +3,13 @@
 import pytest
 from bson import ObjectId
 
-from tests import samples
+from tests import factories
+from tests.factories import media_file_remove
 
 
 @pytest.fixture
 def voice_file(upload, room_id):
-    data = samples.wav(frames=200_000)  # 400 KB: more than one GridFS chunk
+    data = factories.wav(frames=200_000)  # 400 KB: more than one GridFS chunk
     url = upload(room_id, "voice", data).json()["url"]
     return url, data
 
@@ -27,13 +28,13 @@ def test_download_serves_the_bytes_with_the_detected_type(http, voice_file):
 
 
 def test_webm_and_mp4_voice_files_are_served_as_audio(http, upload, room_id):
-    for make, served in ((samples.webm, "audio/webm"), (samples.mp4, "audio/mp4")):
+    for make, served in ((factories.webm, "audio/webm"), (factories.mp4, "audio/mp4")):
         url = upload(room_id, "voice", make()).json()["url"]
         assert http.get(url).headers["content-type"] == served
 
 
 def test_images_are_served_as_images(http, upload, room_id):
-    data = samples.png()
+    data = factories.png()
     url = upload(room_id, "image", data, filename="pic.png").json()["url"]
     response = http.get(url)
     assert response.status_code == 200 and response.content == data
@@ -53,9 +54,7 @@ def test_if_none_match_gives_304_without_a_body(http, voice_file):
 def test_a_deleted_file_stops_being_served(http, mongo, voice_file):
     url, _ = voice_file
     etag = http.get(url).headers["etag"]
-    file_id = ObjectId(url.rsplit("/", 1)[1])
-    mongo["voices.chunks"].delete_many({"files_id": file_id})
-    mongo["voices.files"].delete_one({"_id": file_id})
+    media_file_remove(mongo, kind="voice", file_id=url.rsplit("/", 1)[1])
     response = http.get(url, headers={"If-None-Match": etag})
     assert response.status_code == 404
     assert response.json() == {"error": "File not found"}
@@ -86,7 +85,7 @@ def test_range_requests_get_206_with_content_range(http, voice_file, header, sta
 
 
 def test_suffix_longer_than_the_file_is_the_whole_file(http, upload, room_id):
-    data = samples.png()
+    data = factories.png()
     url = upload(room_id, "image", data).json()["url"]
     response = http.get(url, headers={"Range": "bytes=-999999"})
     assert response.status_code == 206
@@ -168,7 +167,7 @@ MEDIA_POLICY = {
 
 
 @pytest.mark.parametrize(
-    ("kind", "data", "served"), [("image", samples.png(), "image/png"), ("voice", samples.wav(), "audio/wav")]
+    ("kind", "data", "served"), [("image", factories.png(), "image/png"), ("voice", factories.wav(), "audio/wav")]
 )
 def test_a_304_keeps_the_headers_of_the_200(http, upload, room_id, kind, data, served):
     url = upload(room_id, kind, data).json()["url"]

@@ -1,4 +1,4 @@
-"""Contract §3 and §6: POST /api/room/<roomId>/voice|image into GridFS."""
+"""Contract §3 and §6: POST /api/room/<roomId>/voice|image into the media store (GridFS)."""
 
 import socket
 import time
@@ -8,89 +8,81 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from tests import samples
+from tests import factories
+from tests.factories import media_file, media_files_of_room, media_orphan_chunks
 
 
-def orphan_chunks(mongo, bucket: str) -> set:
-    files = set(mongo[f"{bucket}.files"].distinct("_id"))
-    return set(mongo[f"{bucket}.chunks"].distinct("files_id")) - files
-
-
-def stored_files(mongo, bucket: str, room_id: str) -> list[dict]:
-    return list(mongo[f"{bucket}.files"].find({"metadata.roomId": room_id}))
-
-
-@pytest.mark.parametrize("content_type", list(samples.AUDIO))
+@pytest.mark.parametrize("content_type", list(factories.AUDIO))
 def test_every_accepted_audio_type_is_stored_with_its_detected_type(upload, mongo, room_id, content_type):
-    data = samples.AUDIO[content_type]()
+    data = factories.AUDIO[content_type]()
     response = upload(room_id, "voice", data, username="alice")
     assert response.status_code == 200
     body = response.json()
     assert list(body) == ["url"]
     file_id = body["url"].removeprefix("/api/voice/")
     assert body["url"] == f"/api/voice/{file_id}" and ObjectId.is_valid(file_id)
-    stored = mongo["voices.files"].find_one({"_id": ObjectId(file_id)})
+    stored = media_file(mongo, kind="voice", file_id=file_id)
     assert stored["length"] == len(data)
     assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type}
 
 
-@pytest.mark.parametrize("content_type", list(samples.IMAGES))
+@pytest.mark.parametrize("content_type", list(factories.IMAGES))
 def test_every_accepted_image_type_is_stored_with_its_detected_type(upload, mongo, room_id, content_type):
-    response = upload(room_id, "image", samples.IMAGES[content_type](), username="bob")
+    response = upload(room_id, "image", factories.IMAGES[content_type](), username="bob")
     assert response.status_code == 200
     file_id = response.json()["url"].removeprefix("/api/image/")
-    stored = mongo["images.files"].find_one({"_id": ObjectId(file_id)})
+    stored = media_file(mongo, kind="image", file_id=file_id)
     assert stored["metadata"] == {"roomId": room_id, "username": "bob", "contentType": content_type}
 
 
 def test_the_declared_type_is_ignored_only_the_bytes_count(http, mongo, room_id):
     response = http.post(
-        f"/api/room/{room_id}/voice", files={"voice": ("blob", samples.ogg(), "audio/webm")}, data={"username": "a"}
+        f"/api/room/{room_id}/voice", files={"voice": ("blob", factories.ogg(), "audio/webm")}, data={"username": "a"}
     )
     assert response.status_code == 200
-    assert stored_files(mongo, "voices", room_id)[0]["metadata"]["contentType"] == "audio/ogg"
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id)[0]["metadata"]["contentType"] == "audio/ogg"
 
 
 def test_mp4_from_safari_is_audio_in_the_voice_bucket(upload, mongo, room_id):
     for brand in (b"iso5", b"mp42", b"M4A "):
-        assert upload(room_id, "voice", samples.mp4(brand)).status_code == 200
-    assert {f["metadata"]["contentType"] for f in stored_files(mongo, "voices", room_id)} == {"audio/mp4"}
+        assert upload(room_id, "voice", factories.mp4(brand)).status_code == 200
+    assert {f["metadata"]["contentType"] for f in media_files_of_room(mongo, kind="voice", room_id=room_id)} == {"audio/mp4"}
 
 
-@pytest.mark.parametrize("data", [samples.SVG, samples.HTML, b"just some text", samples.png()], ids=["svg", "html", "text", "png"])
+@pytest.mark.parametrize("data", [factories.SVG, factories.HTML, b"just some text", factories.png()], ids=["svg", "html", "text", "png"])
 def test_voice_that_is_not_audio_is_415_and_not_stored(upload, mongo, room_id, data):
     response = upload(room_id, "voice", data)
     assert response.status_code == 415
     assert response.json() == {"error": "the voice file is not a supported type"}
-    assert stored_files(mongo, "voices", room_id) == []
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id) == []
 
 
-@pytest.mark.parametrize("data", [samples.SVG, samples.HTML, samples.wav()], ids=["svg", "html", "wav"])
+@pytest.mark.parametrize("data", [factories.SVG, factories.HTML, factories.wav()], ids=["svg", "html", "wav"])
 def test_image_that_is_not_png_jpeg_gif_webp_is_415(upload, mongo, room_id, data):
     response = upload(room_id, "image", data)
     assert response.status_code == 415
-    assert stored_files(mongo, "images", room_id) == []
+    assert media_files_of_room(mongo, kind="image", room_id=room_id) == []
 
 
 def test_upload_creates_the_room_and_moves_last_activity(upload, http, mongo, room_id):
     assert mongo.rooms.find_one({"roomId": room_id}) is None
-    upload(room_id, "voice", samples.wav())
+    upload(room_id, "voice", factories.wav())
     created = mongo.rooms.find_one({"roomId": room_id})
     assert created is not None and created["__v"] == 0
     time.sleep(0.05)
-    upload(room_id, "image", samples.png())
+    upload(room_id, "image", factories.png())
     assert mongo.rooms.find_one({"roomId": room_id})["lastActivity"] > created["lastActivity"]
 
 
 def test_upload_stores_the_file_only_no_message(upload, mongo, room_id):
-    upload(room_id, "voice", samples.wav())
+    upload(room_id, "voice", factories.wav())
     assert mongo.messages.count_documents({"roomId": room_id}) == 0
 
 
 def test_missing_username_binds_anonymous(http, mongo, room_id):
-    response = http.post(f"/api/room/{room_id}/voice", files={"voice": ("blob", samples.wav(), "audio/wav")})
+    response = http.post(f"/api/room/{room_id}/voice", files={"voice": ("blob", factories.wav(), "audio/wav")})
     assert response.status_code == 200
-    assert stored_files(mongo, "voices", room_id)[0]["metadata"]["username"] == "Anonymous"
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id)[0]["metadata"]["username"] == "Anonymous"
 
 
 def test_username_sent_after_the_file_is_recorded(http, mongo, room_id):
@@ -98,14 +90,14 @@ def test_username_sent_after_the_file_is_recorded(http, mongo, room_id):
     parts = (
         f"--{boundary}\r\nContent-Disposition: form-data; name=\"voice\"; filename=\"blob\"\r\n"
         "Content-Type: audio/wav\r\n\r\n"
-    ).encode() + samples.wav() + (
+    ).encode() + factories.wav() + (
         f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nlate-name\r\n--{boundary}--\r\n"
     ).encode()
     response = http.post(
         f"/api/room/{room_id}/voice", content=parts, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
     assert response.status_code == 200
-    assert stored_files(mongo, "voices", room_id)[0]["metadata"]["username"] == "late-name"
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id)[0]["metadata"]["username"] == "late-name"
 
 
 def test_no_file_is_400(http, mongo, room_id):
@@ -127,21 +119,21 @@ def test_json_body_is_400(http, room_id):
 
 
 def test_wrong_field_name_is_400(upload, mongo, room_id):
-    response = upload(room_id, "voice", samples.wav(), field="audio")
+    response = upload(room_id, "voice", factories.wav(), field="audio")
     assert response.status_code == 400
     assert response.json() == {"error": "unexpected file field 'audio'; expected 'voice'"}
-    assert stored_files(mongo, "voices", room_id) == []
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id) == []
 
 
 def test_a_second_file_is_400_and_nothing_is_kept(http, mongo, room_id):
     response = http.post(
         f"/api/room/{room_id}/voice",
-        files=[("voice", ("a", samples.wav(), "audio/wav")), ("voice", ("b", samples.wav(), "audio/wav"))],
+        files=[("voice", ("a", factories.wav(), "audio/wav")), ("voice", ("b", factories.wav(), "audio/wav"))],
     )
     assert response.status_code == 400
     assert response.json() == {"error": "exactly one 'voice' file expected"}
-    assert stored_files(mongo, "voices", room_id) == []
-    assert orphan_chunks(mongo, "voices") == set()
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id) == []
+    assert media_orphan_chunks(mongo, kind="voice") == set()
 
 
 def test_empty_file_is_400(upload, room_id):
@@ -160,9 +152,9 @@ def test_malformed_multipart_is_400(http, room_id):
 
 
 def test_bad_room_id_or_username_is_400(upload, room_id):
-    assert upload("r" * 129, "voice", samples.wav()).status_code == 400
-    assert upload(room_id, "voice", samples.wav(), username="System").status_code == 400
-    assert upload(room_id, "voice", samples.wav(), username="u" * 65).status_code == 400
+    assert upload("r" * 129, "voice", factories.wav()).status_code == 400
+    assert upload(room_id, "voice", factories.wav(), username="System").status_code == 400
+    assert upload(room_id, "voice", factories.wav(), username="u" * 65).status_code == 400
 
 
 def test_get_on_an_upload_route_is_405(http, room_id):
@@ -177,18 +169,18 @@ def small_limit_server(server_factory):
 
 
 def test_file_over_the_limit_is_413_and_nothing_is_kept(small_limit_server, mongo, room_id):
-    data = samples.wav(frames=30000)  # 60 KB of WAV: over 50 000, inside the body cap
+    data = factories.wav(frames=30000)  # 60 KB of WAV: over 50 000, inside the body cap
     response = httpx.post(
         f"{small_limit_server.url}/api/room/{room_id}/voice", files={"voice": ("blob", data, "audio/wav")}, timeout=60
     )
     assert response.status_code == 413
     assert response.json() == {"error": "voice file larger than 50000 bytes"}
-    assert stored_files(mongo, "voices", room_id) == []
-    assert orphan_chunks(mongo, "voices") == set()
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id) == []
+    assert media_orphan_chunks(mongo, kind="voice") == set()
 
 
 def test_file_at_the_limit_is_accepted(small_limit_server, room_id):
-    data = samples.wav(frames=10000)
+    data = factories.wav(frames=10000)
     data += b"\x00" * (50000 - len(data))
     response = httpx.post(
         f"{small_limit_server.url}/api/room/{room_id}/voice", files={"voice": ("blob", data, "audio/wav")}, timeout=60
@@ -197,13 +189,13 @@ def test_file_at_the_limit_is_accepted(small_limit_server, room_id):
 
 
 def test_body_over_the_cap_is_refused_before_reading(small_limit_server, mongo, room_id):
-    data = samples.png() + bytes(200_000)
+    data = factories.png() + bytes(200_000)
     response = httpx.post(
         f"{small_limit_server.url}/api/room/{room_id}/image", files={"image": ("big.png", data, "image/png")}, timeout=60
     )
     assert response.status_code == 413
     assert "larger than" in response.json()["error"]
-    assert stored_files(mongo, "images", room_id) == []
+    assert media_files_of_room(mongo, kind="image", room_id=room_id) == []
 
 
 def test_upload_aborted_mid_stream_leaves_nothing(server, mongo, room_id, http):
@@ -221,11 +213,11 @@ def test_upload_aborted_mid_stream_leaves_nothing(server, mongo, room_id, http):
                 f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 2000000\r\n\r\n"
             ).encode()
             + head
-            + samples.wav(frames=150000)
+            + factories.wav(frames=150000)
         )
         time.sleep(0.5)
     time.sleep(1.0)
     assert http.get("/api/health").status_code == 200
-    assert stored_files(mongo, "voices", room_id) == []
-    assert orphan_chunks(mongo, "voices") == set()
+    assert media_files_of_room(mongo, kind="voice", room_id=room_id) == []
+    assert media_orphan_chunks(mongo, kind="voice") == set()
     assert mongo.rooms.find_one({"roomId": room_id}) is None

@@ -2,7 +2,7 @@
 
 Images come from Pillow, voice notes from PyAV's bundled FFmpeg encoders; each file carries
 the marker strings in SECRETS (author, device, place) so a test can check they are gone.
-(To be merged into tests/factories.py.)
+
 """
 
 import functools

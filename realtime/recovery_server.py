@@ -152,8 +152,11 @@ class RecoveringServer(socketio.AsyncServer):
     # --- emit: offsets on room broadcasts --------------------------------------------------
 
     async def emit(self, event, data=None, to=None, room=None, skip_sid=None, namespace=None, callback=None,
-                   ignore_queue=False):  # fmt: skip
-        if room is None or to is not None or callback is not None or (namespace or "/") != "/":
+                   ignore_queue=False, volatile=False):  # fmt: skip
+        """As `AsyncServer.emit`; a room broadcast (`room=`, no callback, not `volatile`) is
+        logged and carries its offset as its last argument. `volatile` is Node's flag: an
+        event not worth replaying (e.g. `typing: true`)."""
+        if room is None or to is not None or callback is not None or volatile or (namespace or "/") != "/":
             return await super().emit(event, data, to=to, room=room, skip_sid=skip_sid, namespace=namespace,
                                       callback=callback, ignore_queue=ignore_queue)  # fmt: skip
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
@@ -203,7 +206,13 @@ class RecoveringServer(socketio.AsyncServer):
         if recovery is not None and pkt.packet_type == packet.CONNECT and isinstance(pkt.data, dict):
             pkt.data = {**pkt.data, "pid": recovery.pid}
             if recovery.session is not None and pkt.data.get("sid") == recovery.session.sid:
-                await self._recovery_replay(eio_sid, recovery)
+                try:
+                    await self._recovery_replay(eio_sid, recovery)
+                except Exception:
+                    # Not put back (the database down while the room is joined again): an
+                    # ordinary connection with its old sid; its next event joins the room.
+                    self.logger.exception("could not restore %s; connecting it afresh", recovery.session.sid)
+                    recovery.pid = pkt.data["pid"] = pid_new()
         await super()._send_packet(eio_sid, pkt)
 
     async def _recovery_replay(self, eio_sid: str, recovery: _Recovery) -> None:

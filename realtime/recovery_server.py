@@ -204,8 +204,10 @@ class RecoveringServer(socketio.AsyncServer):
     async def _send_packet(self, eio_sid, pkt):
         recovery = self._connecting.get(eio_sid)
         if recovery is not None and pkt.packet_type == packet.CONNECT and isinstance(pkt.data, dict):
+            if recovery.session is not None and pkt.data.get("sid") != recovery.session.sid:
+                recovery.pid = pid_new()  # its old sid could not be given back: not a recovery
             pkt.data = {**pkt.data, "pid": recovery.pid}
-            if recovery.session is not None and pkt.data.get("sid") == recovery.session.sid:
+            if recovery.session is not None and pkt.data["sid"] == recovery.session.sid:
                 try:
                     await self._recovery_replay(eio_sid, recovery)
                 except Exception:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 from redis import asyncio as aioredis
@@ -42,8 +42,9 @@ from realtime.recovery import (
     offset_parse,
 )
 
-# KEYS: stream, head. ARGV: now_ms, window_ms, max_events, epoch if new, event, args, skip.
-# Returns the offset.
+# KEYS: stream, head. ARGV: now_ms, window_ms, max_events, epoch if new, event, args, skip,
+# then a channel ('' for none) and the head and tail of a message published on it with the
+# offset (a JSON string) between them. Returns the offset.
 _APPEND = """
 local stream, head = KEYS[1], KEYS[2]
 local now, window, maxlen = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -62,7 +63,11 @@ if now + window > keep then keep = now + window end
 redis.call('HSET', head, 'e', epoch, 'n', n, 'ms', ms, 'until', string.format('%d', keep))
 redis.call('PEXPIRE', stream, window)
 redis.call('PEXPIRE', head, keep - now + 1)
-return epoch .. ':' .. id
+local offset = epoch .. ':' .. id
+if ARGV[8] ~= '' then
+  redis.call('PUBLISH', ARGV[8], ARGV[9] .. '"' .. offset .. '"' .. ARGV[10])
+end
+return offset
 """
 
 # KEYS: session, head (of the session's room, or "" when it has none).
@@ -134,6 +139,24 @@ class RedisRecoveryLog(RecoveryLog):
     async def event_append(
         self, *, room_id: str, event: str, args: Sequence, skip_sids: Sequence[str] = ()
     ) -> str:
+        return await self.event_append_publish(room_id=room_id, event=event, args=args, skip_sids=skip_sids)
+
+    async def event_append_publish(
+        self,
+        *,
+        room_id: str,
+        event: str,
+        args: Sequence,
+        skip_sids: Sequence[str] = (),
+        channel: str = "",
+        message: Callable[[str], tuple[str, str]] | None = None,
+    ) -> str:
+        """`event_append`, and in the same script a PUBLISH on `channel` of the message
+        `head + <offset as a JSON string> + tail`, where `message(args_json)` gives head and
+        tail. Redis runs scripts one at a time, so the channel carries a room's events in
+        the order of their offsets, whichever process appended them."""
+        args_json = _json(list(args))
+        head, tail = message(args_json) if message is not None else ("", "")
         return await self._append(
             keys=[self.key("rl", room_id), self.key("rm", room_id)],
             args=[
@@ -142,8 +165,11 @@ class RedisRecoveryLog(RecoveryLog):
                 self.max_events,
                 epoch_new(),
                 event,
-                _json(list(args)),
+                args_json,
                 _json(list(skip_sids)),
+                channel,
+                head,
+                tail,
             ],
         )
 

@@ -20,12 +20,15 @@ protocol). These classes add it, on top of a `RecoveryLog`:
   once the application's disconnect handler has finished its clean-up. A client that says
   goodbye, or a server that disconnects a socket, saves nothing.
 
-Ordering. While a recovering socket is replayed to, the room broadcasts addressed to it are
-held back (`RecoveryManagerMixin.emit`, the local delivery of every process) and sent after
-the replay, minus those the replay already carried (same offset number). Within a process a
-room's logged emits are serialised (`_room_lock`) so that their local delivery follows their
-offsets. Across processes (`REDIS_URL`) python-socketio's pub/sub delivers in publish order,
-which is not the order of the offsets: see docs/recovery-design.md ("Across processes").
+Ordering. A client keeps the LAST offset it handled, so every process must deliver a room's
+broadcasts in the order of their offsets. In one process a room's logged emits are
+serialised (`_room_lock`: append, then deliver). With `REDIS_URL`,
+`OrderedRedisManagerMixin` logs and publishes each room broadcast in one Redis script and
+every process delivers it from its subscription, in channel order. While a recovering
+socket is replayed to, the room broadcasts addressed to it are held back
+(`RecoveryManagerMixin.emit`, the local delivery of every process) and sent after the
+replay, minus those the replay already carried (same offset number); copies of replayed
+broadcasts still on their way from the subscription are dropped (`floors`).
 
 Private hooks of python-socketio (`_handle_connect`, `_handle_disconnect`, `_send_packet`, the
 manager's `pre_connect` body) are overridden: `socketio_version_check` refuses any version
@@ -47,7 +50,7 @@ from bidict import ValueDuplicationError
 from engineio import base_server as eio_base
 from socketio import packet
 
-from realtime.recovery import LoggedEvent, RecoveryLog, RecoverySession, offset_parse
+from realtime.recovery import LoggedEvent, Offset, RecoveryLog, RecoverySession, offset_parse
 
 SUPPORTED_SOCKETIO = ("5.18.1",)
 """python-socketio versions whose private methods the overrides below were checked against."""
@@ -89,12 +92,18 @@ class _Recovery:
 
 
 class RecoveryManagerMixin:
-    """Manager side (put before the local-delivery manager in the bases): restored sids and
-    held-back deliveries."""
+    """Local delivery side: restored sids, held-back and already-replayed deliveries.
+
+    Put it right before the class that delivers to this process's sockets, and after a
+    pub/sub manager, so that emits from other processes pass through it too:
+    `class M(socketio.AsyncRedisManager, RecoveryManagerMixin, DirectEmitManager)`, or
+    `class M(RecoveryManagerMixin, DirectEmitManager)` for one process.
+    """
 
     def recovery_init(self) -> None:
         self.sid_wanted: dict[str, str] = {}  # eio_sid -> sid to give back
-        self.held: dict[str, list[tuple[str, list]]] = {}  # sid -> held (event, args)
+        self.held: dict[str, list[tuple[str, list]]] = {}  # sid -> held (event, args), during a replay
+        self.floors: dict[str, Offset] = {}  # sid -> last offset replayed to it, after a replay
 
     async def pre_connect(self, eio_sid, namespace):
         wanted = self.sid_wanted.pop(eio_sid, None)
@@ -110,20 +119,95 @@ class RecoveryManagerMixin:
         return wanted
 
     async def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, **kwargs):
-        """Local delivery; a held sid gets its copy queued instead of sent."""
+        """Local delivery, except for a sid being replayed to (its copy is held) and for a
+        sid that was replayed this very broadcast already (it arrives late from pub/sub)."""
         target = to or room
-        if self.held and callback is None and namespace in self.rooms:
+        if (self.held or self.floors) and callback is None and namespace in self.rooms:
+            args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
             skipped = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
-            holding = [sid for sid, _ in self.get_participants(namespace, target) if sid in self.held]
-            holding = [sid for sid in holding if sid not in skipped]
-            if holding:
-                args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
-                for sid in holding:
-                    self.held[sid].append((event, args))
-                skip_sid = [*(s for s in skipped if s is not None), *holding]
+            extra = [sid for sid, _ in self.get_participants(namespace, target)
+                     if sid not in skipped and self._recovery_intercepts(sid, event, args)]  # fmt: skip
+            if extra:
+                skip_sid = [*(sid for sid in skipped if sid is not None), *extra]
         return await super().emit(
             event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
         )
+
+    def _recovery_intercepts(self, sid: str, event: str, args: list) -> bool:
+        held = self.held.get(sid)
+        if held is not None:
+            held.append((event, args))
+            return True
+        floor = self.floors.get(sid)
+        offset = offset_parse(args[-1]) if args and floor is not None else None
+        if offset is None:
+            return False
+        if offset.epoch == floor.epoch and offset.n <= floor.n:
+            return True
+        del self.floors[sid]  # deliveries are in offset order: no older one can follow
+        return False
+
+    async def disconnect(self, sid, namespace, **kwargs):
+        self.floors.pop(sid, None)
+        return await super().disconnect(sid, namespace, **kwargs)
+
+
+class OrderedRedisManagerMixin:
+    """With `REDIS_URL`: a room broadcast is logged and published by one Redis script, and
+    every process, the emitting one included, delivers it from its subscription.
+
+    Redis runs scripts one at a time and python-socketio's subscriber handles messages one
+    by one, so every process delivers a room's broadcasts in the order of their offsets
+    (python-socketio's own `emit` delivers locally first and publishes after, which does
+    not). The message is published with a `host_id` no process has, so that the emitter's
+    subscriber does not skip it; the emitter waits (at most `ORDERED_WAIT_SECONDS`) until
+    its subscriber has delivered it, so its sender still gets the broadcast before its ack.
+    Put it first: `class M(OrderedRedisManagerMixin, socketio.AsyncRedisManager,
+    RecoveryManagerMixin, DirectEmitManager)`. Relies on python-socketio 5.18.1's pub/sub
+    message format and `_handle_emit`.
+    """
+
+    ORDERED_HOST_ID = "chillout-recovery-log"
+    ORDERED_WAIT_SECONDS = 5.0
+
+    def ordered_init(self, log) -> None:
+        self.ordered_log = log
+        self._delivered: dict[str, asyncio.Future] = {}
+
+    async def broadcast_logged(self, *, event: str, args: list, room: str, skip_sids: list[str]) -> None:
+        token = secrets.token_hex(8)
+        delivered = asyncio.get_running_loop().create_future()
+        self._delivered[token] = delivered
+
+        def message(args_json: str) -> tuple[str, str]:
+            dumps = self.json.dumps
+            head = '{"method":"emit","event":%s,"data":[%s' % (dumps(event), args_json[1:-1])
+            if args:
+                head += ","
+            tail = ('],"binary":false,"namespace":"/","room":%s,"skip_sid":%s,"callback":null,"host_id":%s,"token":%s}'
+                    % (dumps(room), dumps(skip_sids), dumps(self.ORDERED_HOST_ID), dumps(token)))  # fmt: skip
+            return head, tail
+
+        try:
+            await self.ordered_log.event_append_publish(
+                room_id=room, event=event, args=args, skip_sids=skip_sids, channel=self.channel, message=message
+            )
+            try:
+                async with asyncio.timeout(self.ORDERED_WAIT_SECONDS):
+                    await delivered
+            except TimeoutError:
+                self._get_logger().warning("room broadcast %s to %s not delivered back within %s s",
+                                           event, room, self.ORDERED_WAIT_SECONDS)  # fmt: skip
+        finally:
+            self._delivered.pop(token, None)
+
+    async def _handle_emit(self, message):
+        try:
+            await super()._handle_emit(message)
+        finally:
+            waiter = self._delivered.pop(message.get("token"), None) if message.get("token") else None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
 
 class RecoveringServer(socketio.AsyncServer):
@@ -142,6 +226,8 @@ class RecoveringServer(socketio.AsyncServer):
         if not isinstance(self.manager, RecoveryManagerMixin):
             raise TypeError("the client manager must include RecoveryManagerMixin")
         self.manager.recovery_init()
+        if isinstance(self.manager, OrderedRedisManagerMixin):
+            self.manager.ordered_init(recovery_log)
         self.recovery_log = recovery_log
         self.restore = restore or self._rooms_restore
         self.snapshot = snapshot or self._rooms_snapshot
@@ -161,6 +247,9 @@ class RecoveringServer(socketio.AsyncServer):
                                       callback=callback, ignore_queue=ignore_queue)  # fmt: skip
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         skips = skip_sid if isinstance(skip_sid, list) else ([] if skip_sid is None else [skip_sid])
+        if isinstance(self.manager, OrderedRedisManagerMixin) and not ignore_queue:
+            await self.manager.broadcast_logged(event=event, args=args, room=room, skip_sids=skips)
+            return
         async with self._room_lock(room):
             offset = await self.recovery_log.event_append(room_id=room, event=event, args=args, skip_sids=skips)
             await super().emit(event, (*args, offset), room=room, skip_sid=skip_sid, namespace=namespace,
@@ -237,6 +326,10 @@ class RecoveringServer(socketio.AsyncServer):
                 for event, args in held:
                     if not _replayed(args, last):
                         await self._event_send(eio_sid, event, args)
+                        sent = offset_parse(args[-1]) if args else None
+                        last = sent if sent is not None else last
+            if last is not None:
+                self.manager.floors[session.sid] = last  # copies still on their way from pub/sub
         finally:
             self.manager.held.pop(session.sid, None)
 

@@ -5,9 +5,10 @@ Run as `python -m tests.realtime.recovery_app <port> memory` or `... <port> <red
 python-socketio's, and `restore` announces the socket in its room as presence would.
 Events: `join(room)`, `bcast(room, text)` (to the room, then `private` to the sender),
 `others(room, text)` (the room except the sender), `skip(room, text, sid)` (the room
-except that sid), `pid()`.
+except that sid), `burst(room, label, count)`, `pid()`.
 """
 
+import asyncio
 import os
 import sys
 
@@ -15,14 +16,14 @@ import socketio
 import uvicorn
 
 from realtime.recovery import InMemoryRecoveryLog, RecoverySession
-from realtime.recovery_server import RecoveringServer, RecoveryManagerMixin
+from realtime.recovery_server import OrderedRedisManagerMixin, RecoveringServer, RecoveryManagerMixin
 
 
 class Manager(RecoveryManagerMixin, socketio.AsyncManager):
     pass
 
 
-class RedisManager(RecoveryManagerMixin, socketio.AsyncRedisManager):
+class RedisManager(OrderedRedisManagerMixin, socketio.AsyncRedisManager, RecoveryManagerMixin, socketio.AsyncManager):
     pass
 
 
@@ -61,6 +62,12 @@ def server_create(backend: str, prefix: str) -> RecoveringServer:
     @sio.on("skip")
     async def skip(sid, room, text, skipped):
         await sio.emit("msg", {"text": text}, room=room, skip_sid=skipped)
+        return True
+
+    @sio.on("burst")
+    async def burst(sid, room, label, count):
+        """`count` room broadcasts at once (concurrent emits of one process)."""
+        await asyncio.gather(*(sio.emit("msg", {"text": f"{label}{i}"}, room=room) for i in range(count)))
         return True
 
     @sio.on("pid")

@@ -127,3 +127,20 @@ def test_the_overridden_library_is_the_version_checked(monkeypatch):
     monkeypatch.setattr(recovery_server, "version", lambda name: "5.19.0")
     with pytest.raises(RuntimeError, match="5.19.0"):
         recovery_server.socketio_version_check()
+
+
+def test_concurrent_broadcasts_from_three_processes_arrive_in_offset_order_everywhere(apps, redis_url):  # noqa: F811
+    prefix = f"ord-{uuid.uuid4().hex[:8]}:"
+    urls = [apps(redis_url, prefix)[1] for _ in range(3)]
+    node = shutil.which("node")
+    result = subprocess.run([node, str(NODE_DIR / "recovery_order.mjs"), "40", *urls],
+                            cwd=NODE_DIR, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = sorted(f"p{p}-{i}" for p in range(3) for i in range(40))
+    first = out["listeners"][0]
+    for got in out["listeners"]:
+        assert sorted(text for text, _ in got) == expected
+        numbers = [offset_parse(offset).n for _, offset in got]
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+        assert got == first  # one order for everybody

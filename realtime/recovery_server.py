@@ -239,10 +239,11 @@ class RecoveringServer(socketio.AsyncServer):
 
     async def emit(self, event, data=None, to=None, room=None, skip_sid=None, namespace=None, callback=None,
                    ignore_queue=False, volatile=False):  # fmt: skip
-        """As `AsyncServer.emit`; a room broadcast (`room=`, no callback, not `volatile`) is
-        logged and carries its offset as its last argument. `volatile` is Node's flag: an
+        """As `AsyncServer.emit`; a room broadcast (`room=` one room, no callback, not
+        `volatile`, JSON arguments) is logged and carries its offset as its last argument. `volatile` is Node's flag: an
         event not worth replaying (e.g. `typing: true`)."""
-        if room is None or to is not None or callback is not None or volatile or (namespace or "/") != "/":
+        logged = isinstance(room, str) and to is None and callback is None and not volatile and (namespace or "/") == "/"
+        if not logged:
             return await super().emit(event, data, to=to, room=room, skip_sid=skip_sid, namespace=namespace,
                                       callback=callback, ignore_queue=ignore_queue)  # fmt: skip
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
@@ -316,7 +317,9 @@ class RecoveringServer(socketio.AsyncServer):
             if session.room_id is not None:
                 since = replay[-1].offset if replay else recovery.offset
                 more = await self.recovery_log.events_since(room_id=session.room_id, offset=since)
-                replay += more or []
+                if more is None:  # trimmed past `since` in between: more than max_events came meanwhile
+                    raise RuntimeError("the room's log no longer reaches back to the replay")
+                replay += more
             for event in replay:
                 if session.sid not in event.skip_sids:
                     await self._event_send(eio_sid, event.event, event.wire_args())

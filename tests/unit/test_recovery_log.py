@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realtime.recovery import InMemoryRecoveryLog, LoggedEvent, RecoverySession, offset_parse, offset_seq
 
@@ -194,3 +196,61 @@ async def test_memory_is_swept_of_expired_rooms_and_sessions(clock):
     clock.advance(WINDOW + 1)
     await log.event_append(room_id="alive", event="e", args=[])
     assert list(log._rooms) == ["alive"] and log._sessions == {}
+
+
+class LogModel:
+    """What a recovery log must answer, computed the slow way from every append ever made."""
+
+    def __init__(self, *, max_events: int) -> None:
+        self.max_events = max_events
+        self.appended: list[tuple[float, str, int]] = []  # (time, offset, value) of the current life
+        self.head_until = -1.0
+
+    def alive(self, now: float) -> bool:
+        return self.head_until >= now
+
+    def append(self, now: float, offset: str, value: int) -> None:
+        if not self.alive(now):
+            self.appended = []
+        self.appended.append((now, offset, value))
+        self.head_until = max(self.head_until, now + WINDOW)
+
+    def since(self, now: float, index: int) -> list[int] | None:
+        """Values after the `index`th append of the current life, or None."""
+        if not self.alive(now) or index >= len(self.appended):
+            return None
+        kept = [a for a in self.appended[-self.max_events :] if int(a[0] * 1000) >= int((now - WINDOW) * 1000)]
+        after = self.appended[index + 1 :]
+        if not after:
+            return []
+        if after[0] not in kept:  # kept is a suffix: everything after the offset is in it
+            return None
+        return [value for _, _, value in after]
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(["append", "advance", "read", "save"]), st.integers(0, 200)), max_size=60))
+async def test_the_log_answers_as_its_model(steps):
+    clock = ManualClock()
+    log = InMemoryRecoveryLog(window_seconds=WINDOW, max_events=5, clock=clock)
+    model = LogModel(max_events=5)
+    offsets: list[str] = []  # of the current life, in append order
+    for kind, number in steps:
+        if kind == "append":
+            if not model.alive(clock.now):
+                offsets = []
+            offset = await log.event_append(room_id="r", event="e", args=[number])
+            model.append(clock.now, offset, number)
+            offsets.append(offset)
+            assert offset_seq(offset) == len(offsets)
+        elif kind == "advance":
+            clock.advance(number * 1.5)
+        elif kind == "save":
+            await log.session_save(pid="p", session=RecoverySession(sid="s", room_id="r"))
+            if model.alive(clock.now):
+                model.head_until = max(model.head_until, clock.now + WINDOW)
+        elif offsets:
+            index = number % len(offsets)
+            got = await log.events_since(room_id="r", offset=offsets[index])
+            expected = model.since(clock.now, index)
+            assert (None if got is None else [e.args[0] for e in got]) == expected

@@ -10,12 +10,16 @@ import asyncio
 import uuid
 
 import pytest
+from hypothesis import given, settings
+
 
 from realtime.recovery import RecoverySession, offset_seq
 from realtime.recovery_redis import RedisRecoveryLog
 from tests.scale.conftest import redis_url  # noqa: F401  (the session's redis-server)
 from tests.unit.test_recovery_log import (  # noqa: F401  (collected here too, with this module's `logs`)
+    MODEL_STEPS,
     WINDOW,
+    ManualClock,
     clock,
     test_a_forgotten_log_starts_again_and_old_offsets_are_unknown,
     test_a_malformed_or_foreign_offset_is_unknown_not_an_error,
@@ -29,6 +33,7 @@ from tests.unit.test_recovery_log import (  # noqa: F401  (collected here too, w
     test_events_older_than_the_window_are_gone,
     test_rooms_have_their_own_logs_and_offsets,
     test_the_log_keeps_at_most_max_events,
+    model_check,
     texts,
 )
 
@@ -95,3 +100,16 @@ async def test_keys_expire_so_redis_holds_only_the_window(logs):
     window_ms = WINDOW * 1000
     for key in (log.key("rl", "r"), log.key("rm", "r"), log.key("rs", "p")):
         assert 0 < await log.redis.pttl(key) <= window_ms + 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=MODEL_STEPS)
+async def test_the_redis_log_answers_as_the_model(redis_url, steps):  # noqa: F811
+    clock = ManualClock()
+    log = RedisRecoveryLog(
+        url=redis_url, prefix=f"model-{uuid.uuid4().hex[:8]}:", window_seconds=WINDOW, max_events=5, clock=clock
+    )
+    try:
+        await model_check(log, clock, steps)
+    finally:
+        await log.close()

@@ -228,11 +228,21 @@ class LogModel:
         return [value for _, _, value in after]
 
 
+MODEL_STEPS = st.lists(
+    st.tuples(st.sampled_from(["append", "advance", "read", "save"]), st.integers(0, 200)), max_size=60
+)
+
+
 @settings(max_examples=150, deadline=None)
-@given(steps=st.lists(st.tuples(st.sampled_from(["append", "advance", "read", "save"]), st.integers(0, 200)), max_size=60))
+@given(steps=MODEL_STEPS)
 async def test_the_log_answers_as_its_model(steps):
     clock = ManualClock()
-    log = InMemoryRecoveryLog(window_seconds=WINDOW, max_events=5, clock=clock)
+    await model_check(InMemoryRecoveryLog(window_seconds=WINDOW, max_events=5, clock=clock), clock, steps)
+
+
+async def model_check(log, clock: ManualClock, steps: list[tuple[str, int]]) -> None:
+    """Random appends, reads, session saves and passing time (a log with max_events=5):
+    every read answers what `LogModel` says."""
     model = LogModel(max_events=5)
     offsets: list[str] = []  # of the current life, in append order
     for kind, number in steps:

@@ -1,11 +1,12 @@
 // Connection state recovery as socket.io-client 4.8 does it by itself.
 //
-// Usage: node recovery_flow.mjs <url of process A> <url of process B> [<pid of A to SIGKILL>]
+// Usage: node recovery_flow.mjs <url of process A> <url of process B> [<pid of A to SIGKILL> [<room>]]
+// (room "broken": the app fails to put the socket back; the flow stops after the reconnect)
 // alice connects to A, bob to B (the same URL for one process); alice's transport is closed
 // (engine.close(): what a network blip does), she reconnects to B. Prints one JSON line.
 import { io } from "socket.io-client";
 
-const [urlA, urlB, killPid] = process.argv.slice(2);
+const [urlA, urlB, killPid, room = "r"] = process.argv.slice(2);
 const WAIT_MS = 10000;
 const out = {};
 
@@ -47,9 +48,9 @@ async function main() {
   const bob = await open(urlB);
   out.firstRecovered = alice.recovered;
   out.pid = alice._pid;
-  await ack(alice, "join", "r");
-  await ack(bob, "join", "r");
-  await ack(bob, "bcast", "r", "m1");
+  await ack(alice, "join", room);
+  await ack(bob, "join", room);
+  await ack(bob, "bcast", room, "m1");
   await seen(alice, "m1");
   out.before = alice.log;
   const sid = alice.id;
@@ -58,10 +59,10 @@ async function main() {
   alice.io.reconnection(false);
   out.reason = await blip(alice, bob, urlB);
   await new Promise((resolve) => setTimeout(resolve, 500)); // her server notices the closed transport
-  if (killPid) process.kill(Number(killPid), "SIGKILL");
-  await ack(bob, "bcast", "r", "m2");
-  await ack(bob, "others", "r", "m3");
-  await ack(bob, "skip", "r", "not for alice", sid);
+  if (killPid && killPid !== "-") process.kill(Number(killPid), "SIGKILL");
+  await ack(bob, "bcast", room, "m2");
+  await ack(bob, "others", room, "m3");
+  await ack(bob, "skip", room, "not for alice", sid);
   const connected = once(alice, "connect");
   alice.io.reconnection(true);
   alice.connect();
@@ -69,7 +70,15 @@ async function main() {
   out.recovered = alice.recovered;
   out.sameSid = alice.id === sid;
   out.servedBy = await ack(alice, "pid");
-  await ack(bob, "bcast", "r", "m4");
+  if (room === "broken") {
+    await ack(alice, "join", room); // what Chillout's implicit join does on the next event
+    await ack(bob, "bcast", room, "m4");
+    await seen(alice, "m4");
+    out.after = alice.log;
+    console.log(JSON.stringify(out));
+    process.exit(0);
+  }
+  await ack(bob, "bcast", room, "m4");
   await seen(alice, "m4");
   out.after = alice.log;
   out.bobLog = bob.log;

@@ -1,7 +1,7 @@
 """A minimal Socket.IO app on `RecoveringServer`, for tests/realtime/test_recovery_server.py.
 
 Run as `python -m tests.realtime.recovery_app <port> memory` or `... <port> <redis url> <prefix>`
-(uvicorn, one process). It is not Chillout's app (whose wiring comes later): rooms are
+(uvicorn, one process). Restoring a socket into room `broken` fails. It is not Chillout's app (whose wiring comes later): rooms are
 python-socketio's, and `restore` announces the socket in its room as presence would.
 Events: `join(room)`, `bcast(room, text)` (to the room, then `private` to the sender),
 `others(room, text)` (the room except the sender), `skip(room, text, sid)` (the room
@@ -37,6 +37,8 @@ def server_create(backend: str, prefix: str) -> RecoveringServer:
         manager = RedisManager(backend, channel=f"{prefix}socketio")
 
     async def restore(sid: str, session: RecoverySession) -> None:
+        if session.room_id == "broken":
+            raise RuntimeError("cannot put the socket back (as a database that is down)")
         await sio.enter_room(sid, session.room_id)
         await sio.emit("joined", {"sid": sid, "restored": True}, room=session.room_id)
 

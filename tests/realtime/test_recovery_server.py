@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,14 +32,17 @@ NODE_DIR = ROOT / "tests" / "node"
 
 def app_start(*args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    log = tempfile.TemporaryFile()  # not a pipe: nobody reads it while the app runs
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.realtime.recovery_app", str(port), *args],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode()
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"the recovery app exited: {log.read().decode(errors='replace')[-3000:]}")
         try:
             httpx.get(f"{url}/socket.io/?EIO=4&transport=polling", timeout=1.0)
             return process, url
@@ -109,6 +113,15 @@ def test_a_blip_recovers_the_same_socket_with_what_it_missed(apps):
     _, url = apps("memory")
     out = flow_run(url, url)
     recovery_checks(out)
+
+
+def test_a_socket_that_cannot_be_put_back_is_an_ordinary_connection(apps):
+    """The restore fails: CONNECT answers with a new pid (recovered false) and the old sid;
+    nothing missed is replayed; the socket's next join brings it back into the room."""
+    _, url = apps("memory")
+    out = flow_run(url, url, "-", "broken")
+    assert out["recovered"] is False and out["sameSid"] is True
+    assert [(e[0], e[1].get("text")) for e in out["after"]] == [("joined", None), ("msg", "m4")]
 
 
 def test_recovery_on_another_process_after_the_first_was_killed(apps, redis_url):  # noqa: F811

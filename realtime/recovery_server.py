@@ -16,9 +16,10 @@ protocol). These classes add it, on top of a `RecoveryLog`:
   and callbacks carry none and are never replayed (a WebRTC relay must not be replayed to
   a socket that is no longer in the call);
 * `RecoveringServer._handle_disconnect`: a socket whose transport was lost (transport close
-  or error, ping timeout; Node's list minus its server-side reasons) has its session saved
-  once the application's disconnect handler has finished its clean-up. A client that says
-  goodbye, or a server that disconnects a socket, saves nothing.
+  or error, ping timeout, an engine.io-level close; Node's list minus its server-side
+  reasons) has its session saved once the application's disconnect handler has finished
+  its clean-up. A client that says goodbye (Socket.IO DISCONNECT), or a server that
+  disconnects a socket, saves nothing.
 
 Ordering. A client keeps the LAST offset it handled, so every process must deliver a room's
 broadcasts in the order of their offsets. In one process a room's logged emits are
@@ -30,8 +31,9 @@ socket is replayed to, the room broadcasts addressed to it are held back
 replay, minus those the replay already carried (same offset number); copies of replayed
 broadcasts still on their way from the subscription are dropped (`floors`).
 
-Private hooks of python-socketio (`_handle_connect`, `_handle_disconnect`, `_send_packet`, the
-manager's `pre_connect` body) are overridden: `socketio_version_check` refuses any version
+Private hooks of python-socketio (`_handle_connect`, `_handle_disconnect`,
+`_handle_eio_disconnect`, `_send_packet`, the manager's `pre_connect` body, the pub/sub
+`_handle_emit` and message format) are overridden: `socketio_version_check` refuses any version
 other than the one they were written against; tests/realtime/test_recovery_server.py fails
 when the library changes under them.
 """
@@ -348,6 +350,15 @@ class RecoveringServer(socketio.AsyncServer):
         return RecoverySession(sid=sid, room_id=rooms[0] if rooms else None)
 
     # --- disconnect: save -----------------------------------------------------------------------
+
+    async def _handle_eio_disconnect(self, eio_sid, reason):
+        """The Engine.IO connection ended. A `client disconnect` here is an engine.io CLOSE
+        packet (a polling client's `engine.close()`), which Node counts as `transport close`;
+        a Socket.IO DISCONNECT (the client's `socket.disconnect()`) has already disconnected
+        the namespace by then and saves nothing."""
+        if reason == self.reason.CLIENT_DISCONNECT:
+            reason = self.reason.TRANSPORT_CLOSE
+        await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _handle_disconnect(self, eio_sid, namespace, reason=None):
         namespace = namespace or "/"

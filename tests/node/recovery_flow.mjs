@@ -1,17 +1,17 @@
 // Connection state recovery as socket.io-client 4.8 does it by itself.
 //
-// Usage: node recovery_flow.mjs <url of process A> <url of process B> [<pid of A to SIGKILL> [<room>]]
+// Usage: node recovery_flow.mjs <url of process A> <url of process B> [<pid of A to SIGKILL> or - [<room> [<transport>]]]
 // (room "broken": the app fails to put the socket back; the flow stops after the reconnect)
 // alice connects to A, bob to B (the same URL for one process); alice's transport is closed
 // (engine.close(): what a network blip does), she reconnects to B. Prints one JSON line.
 import { io } from "socket.io-client";
 
-const [urlA, urlB, killPid, room = "r"] = process.argv.slice(2);
+const [urlA, urlB, killPid, room = "r", transport = "websocket"] = process.argv.slice(2);
 const WAIT_MS = 10000;
 const out = {};
 
 function open(url) {
-  const socket = io(url, { transports: ["websocket"], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+  const socket = io(url, { transports: [transport], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
   socket.log = [];
   socket.onAny((event, ...args) => socket.log.push([event, ...args]));
   return new Promise((resolve, reject) => {

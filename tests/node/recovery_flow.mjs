@@ -27,8 +27,13 @@ const once = (socket, event) =>
 const ack = (socket, ...args) => socket.timeout(WAIT_MS).emitWithAck(...args);
 // Resolves once bob has seen `text` (the barrier: what alice must have by then).
 const seen = (socket, text) =>
-  new Promise((resolve) => {
-    const check = () => socket.log.some(([, p]) => p && p.text === text) ? resolve() : setTimeout(check, 10);
+  new Promise((resolve, reject) => {
+    const deadline = Date.now() + WAIT_MS;
+    const check = () => {
+      if (socket.log.some(([, p]) => p && p.text === text)) resolve();
+      else if (Date.now() > deadline) reject(new Error(`${text} not received within ${WAIT_MS} ms`));
+      else setTimeout(check, 10);
+    };
     check();
   });
 // Closes alice's transport and waits until her server has saved the session (it saves

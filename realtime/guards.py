@@ -135,23 +135,35 @@ class TransportDrain:
     `resumeProducing()` once the buffer is empty, and `stopProducing()` when the
     connection is lost. Under Daphne the reactor runs on the asyncio loop, so these calls
     come from the loop's thread.
+
+    A transport takes one producer. Daphne's websocket keeps the upgraded HTTP channel
+    (`twisted.web.http.HTTPChannel`) registered as its streaming producer, so the drain
+    takes its place and passes every call on to it (`forward`): the channel still pauses
+    and resumes as before.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, forward: IPushProducer | None = None) -> None:
         self._writable = asyncio.Event()
         self._writable.set()
         self.stopped = False
+        self.forward = forward
 
     def pauseProducing(self) -> None:  # noqa: N802 (Twisted's interface)
         if not self.stopped:
             self._writable.clear()
+        if self.forward is not None:
+            self.forward.pauseProducing()
 
     def resumeProducing(self) -> None:  # noqa: N802
         self._writable.set()
+        if self.forward is not None:
+            self.forward.resumeProducing()
 
     def stopProducing(self) -> None:  # noqa: N802
         self.stopped = True
         self._writable.set()
+        if self.forward is not None:
+            self.forward.stopProducing()
 
     @property
     def paused(self) -> bool:
@@ -213,12 +225,16 @@ def server_transport_abort(send: Callable) -> Callable[[], None] | None:
 
 
 def daphne_drain(send: Callable) -> TransportDrain | None:
-    """Register a `TransportDrain` on the Daphne websocket behind `send`; None elsewhere
-    (uvicorn's `send` already waits) or when the transport has a producer already."""
+    """Put a `TransportDrain` on the Daphne websocket behind `send`, in front of the producer
+    the transport has (Daphne's HTTP channel); None for other servers (uvicorn's `send`
+    already waits) or a transport that is gone."""
     protocol = daphne_protocol(send)
     transport = getattr(protocol, "transport", None) if protocol is not None else None
-    if transport is None or getattr(transport, "producer", None) is not None:
+    if transport is None or getattr(transport, "disconnected", True):
         return None
-    drain = TransportDrain()
+    previous = transport.producer
+    if previous is not None:
+        transport.unregisterProducer()
+    drain = TransportDrain(forward=previous)
     transport.registerProducer(drain, True)
     return drain

@@ -218,3 +218,16 @@ def test_an_unknown_send_has_no_protocol():
     assert daphne_protocol(send) is None
     assert uvicorn_protocol(send) is None
     assert server_transport_abort(send) is None
+
+
+async def test_drain_passes_every_call_on_to_the_producer_it_replaced():
+    """Daphne's HTTP channel stays the transport's producer after the upgrade: it must
+    keep being paused, resumed and stopped as before."""
+    previous = TransportDrain()
+    drain = TransportDrain(forward=previous)
+    drain.pauseProducing()
+    assert previous.paused
+    drain.resumeProducing()
+    assert not previous.paused
+    drain.stopProducing()
+    assert previous.stopped

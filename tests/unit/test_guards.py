@@ -231,3 +231,18 @@ async def test_drain_passes_every_call_on_to_the_producer_it_replaced():
     assert not previous.paused
     drain.stopProducing()
     assert previous.stopped
+
+
+@pytest.mark.parametrize(
+    "value, size",
+    [
+        ({"sdp": "v=0"}, 13),
+        ({"sdp": "é"}, 12),
+        ({"n": 2**70}, len('{"n":1180591620717411303424}')),  # beyond orjson's 64 bits
+        ({"sdp": "x" * 65536}, 65536 + 10),
+    ],
+)
+def test_json_bytes_is_the_compact_utf8_size(value, size):
+    from realtime.guards import json_bytes
+
+    assert json_bytes(value) == size

@@ -197,4 +197,17 @@ def state_create() -> RealtimeState:
     )
 
 
-state: RealtimeState = state_create()
+_state: list[RealtimeState] = []
+
+
+def state() -> RealtimeState:
+    """This process's state, created on first use (never at import: a Redis client is only
+    made when the server runs)."""
+    if not _state:
+        _state.append(state_create())
+    return _state[0]
+
+
+def state_shared() -> bool:
+    """Whether other processes share the state (and a heartbeat and a reaper are needed)."""
+    return bool(settings.REDIS_URL)

@@ -29,6 +29,7 @@ from chillout_project import metrics
 from chillout_project.errors import Forbidden, InvalidInput, NotFound
 from realtime.connections import Connection, connection_drop, connection_register, connection_sids
 from realtime.payloads import DeletePayload, MediaPayload, RelayPayload, TextPayload
+from realtime.channels import room_channel
 from realtime.server import server
 from realtime.state import Binding, state
 from rooms.services import message_create, message_delete, room_ensure
@@ -114,7 +115,7 @@ async def do_room_join(*, connection: Connection, room_id: str, username: str) -
     if previous is not None and previous != Binding(room_id=room_id, username=username):
         await do_room_leave(connection=connection)
     online = await state().room_join(sid=connection.sid, room_id=room_id, username=username)
-    await server().enter_room(connection.sid, room_id)
+    await server().enter_room(connection.sid, room_channel(room_id=room_id))
     await rooms_online_publish()
     await notify_online_users(room_id=room_id, online=online)
 
@@ -131,7 +132,7 @@ async def do_room_leave(*, connection: Connection) -> Binding | None:
         return None
     await do_call_leave(connection=connection, binding=binding)
     left, online = await state().room_leave(sid=connection.sid)
-    await server().leave_room(connection.sid, binding.room_id)
+    await server().leave_room(connection.sid, room_channel(room_id=binding.room_id))
     if left is None:
         return None
     await rooms_online_publish()
@@ -181,8 +182,13 @@ async def do_sockets_disconnect() -> None:
     await asyncio.gather(*(sio.disconnect(sid) for sid in connection_sids()), return_exceptions=True)
 
 
+async def room_emit(event: str, data, *, room_id: str, skip_sid: str | None = None) -> None:
+    """Send `event` to everyone in chat room `room_id` (but `skip_sid`), through its channel."""
+    await server().emit(event, data, room=room_channel(room_id=room_id), skip_sid=skip_sid)
+
+
 async def notify_online_users(*, room_id: str, online: list[str]) -> None:
-    await server().emit("online_users", online, room=room_id)
+    await room_emit("online_users", online, room_id=room_id)
 
 
 # --- messages ----------------------------------------------------------------------------
@@ -219,7 +225,7 @@ async def do_message_post(
     """Store a message as the socket's bound name, then send it to the whole room."""
     doc = await message_create(room_id=binding.room_id, username=binding.username, text=text, type=type, url=url)
     wire = message_wire(doc, media_base=connection.media_base)
-    await server().emit(event, wire, room=binding.room_id)
+    await room_emit(event, wire, room_id=binding.room_id)
     return wire
 
 
@@ -229,7 +235,7 @@ async def do_message_delete(*, connection: Connection, payload: DeletePayload) -
     doc = await message_delete(room_id=binding.room_id, message_id=payload.message_id, username=binding.username)
     if doc.get("url"):
         await media_delete_by_path(path=doc["url"])
-    await server().emit("message_deleted", {"messageId": str(payload.message_id)}, room=binding.room_id)
+    await room_emit("message_deleted", {"messageId": str(payload.message_id)}, room_id=binding.room_id)
 
 
 # --- calls -------------------------------------------------------------------------------
@@ -253,9 +259,9 @@ async def do_call_join(*, connection: Connection, room_id: str, claimed: str | N
         # Nobody has been told yet: undo, so that a retry announces the join.
         await state().call_leave(room_id=room_id, sid=connection.sid)
         raise
-    await server().emit("call_notification", message_wire(doc, media_base=connection.media_base), room=room_id)
+    await room_emit("call_notification", message_wire(doc, media_base=connection.media_base), room_id=room_id)
     joined = {"socketId": connection.sid, "username": binding.username}
-    await server().emit("user_joined_call", joined, room=room_id, skip_sid=connection.sid)
+    await room_emit("user_joined_call", joined, room_id=room_id, skip_sid=connection.sid)
     await server().emit("call_participants", [member.wire() for member in others], to=connection.sid)
 
 
@@ -289,8 +295,8 @@ async def notify_call_left(*, connection: Connection, binding: Binding) -> None:
         logger.exception("could not store the call-ended notice of %s in %s", connection.sid, binding.room_id)
     else:
         wire = message_wire(doc, media_base=connection.media_base)
-        await server().emit("call_ended_notification", wire, room=binding.room_id)
-    await server().emit("user_left_call", {"socketId": connection.sid}, room=binding.room_id, skip_sid=connection.sid)
+        await room_emit("call_ended_notification", wire, room_id=binding.room_id)
+    await room_emit("user_left_call", {"socketId": connection.sid}, room_id=binding.room_id, skip_sid=connection.sid)
 
 
 # --- WebRTC signaling --------------------------------------------------------------------

@@ -136,6 +136,27 @@ if MEDIA_WORKERS < 1 or MAX_IMAGE_PIXELS < 1 or MAX_VOICE_SECONDS <= 0:
 if not THUMBNAIL_WIDTHS or min(THUMBNAIL_WIDTHS) < 1:
     raise ImproperlyConfigured("THUMBNAIL_WIDTHS must be a non-empty list of positive widths")
 
+# --- Connection state recovery, typing, edits (issue 12) ----------------------------
+
+# A socket that lost its transport and reconnects within this many seconds gets its sid,
+# room and presence back and every room broadcast it missed (Socket.IO v4 recovery).
+# 0 turns recovery off: no pid, no offsets, no log (the cost is one log append per room
+# broadcast: see bench/README.md).
+RECOVERY_WINDOW_SECONDS = env.float("RECOVERY_WINDOW_SECONDS", default=120.0)
+# At most this many broadcasts are kept per room (a client that missed more reconnects
+# as a new connection).
+RECOVERY_MAX_EVENTS = env.int("RECOVERY_MAX_EVENTS", default=1000)
+if RECOVERY_WINDOW_SECONDS < 0 or RECOVERY_MAX_EVENTS < 1:
+    raise ImproperlyConfigured("RECOVERY_WINDOW_SECONDS must be >= 0 and RECOVERY_MAX_EVENTS positive")
+RECOVERY = RECOVERY_WINDOW_SECONDS > 0 and env.str("RECOVERY", default="on").lower() != "off"
+# `typing` events per socket (their own token bucket; 0 = off) and how long a "typing"
+# indicator lasts without a new `typing: true` before the others are told it stopped.
+TYPING_RATE = env.float("TYPING_RATE", default=5.0)
+TYPING_BURST = env.int("TYPING_BURST", default=10)
+TYPING_TIMEOUT_SECONDS = env.float("TYPING_TIMEOUT_SECONDS", default=6.0)
+if TYPING_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("TYPING_TIMEOUT_SECONDS must be positive")
+
 # --- Scale-out ---------------------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")

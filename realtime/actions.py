@@ -15,6 +15,13 @@ joiner (`call_participants`) may already miss or include a member who changed in
 meantime, and that member's own `user_left_call` / `user_joined_call` follows. Roster
 changes are made in the state first (atomic there) and then announced, so two sockets
 racing to join never both miss each other.
+
+Connection state recovery (`realtime.recovery_server`). Every `room_emit` is a room
+broadcast: logged and replayed to a socket that comes back within the window. Emits to one
+socket (`to=`: relays, `call_participants`) and `user_typing` with `typing: true`
+(volatile: a stale "is typing" is worse than a missed one) are not. A recovered socket is
+put back in its room (`do_socket_restore`), never in its call: its disconnect already took
+it out of the roster and announced it.
 """
 
 from __future__ import annotations
@@ -27,14 +34,21 @@ from django.conf import settings
 
 from chillout_project import metrics
 from chillout_project.errors import Forbidden, InvalidInput, NotFound
-from realtime.connections import Connection, connection_drop, connection_register, connection_sids
-from realtime.payloads import DeletePayload, MediaPayload, RelayPayload, TextPayload
+from realtime.connections import Connection, Typing, connection_drop, connection_register, connection_sids
+from realtime.payloads import DeletePayload, EditPayload, MediaPayload, RelayPayload, TextPayload
 from realtime.channels import room_channel
 from realtime.server import server
 from realtime.state import Binding, state
-from rooms.services import message_create, message_delete, room_ensure
+from rooms.services import (
+    message_by_client_offset,
+    message_create,
+    message_create_once,
+    message_delete,
+    message_edit,
+    room_ensure,
+)
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
-from rooms.wire import message_wire
+from rooms.wire import message_edited_wire, message_wire
 from voice.kinds import IMAGE, VOICE, MediaKind
 from voice.media import media_delete_by_path
 from voice.selectors import media_file_in_room
@@ -130,6 +144,7 @@ async def do_room_leave(*, connection: Connection) -> Binding | None:
     binding = await state().binding_get(sid=connection.sid)
     if binding is None:
         return None
+    await do_typing_stop(connection=connection)
     await do_call_leave(connection=connection, binding=binding)
     left, online = await state().room_leave(sid=connection.sid)
     await server().leave_room(connection.sid, room_channel(room_id=binding.room_id))
@@ -171,6 +186,12 @@ async def do_connection_close(*, connection: Connection) -> None:
         metrics.socket_disconnected()
 
 
+async def do_socket_restore(*, connection: Connection, room_id: str, username: str) -> None:
+    """A recovered socket back in its room with its name (presence, `online_users` to the
+    room), not in its call. No rate-limit token: the client did not ask for it."""
+    await do_room_join(connection=connection, room_id=room_id, username=username)
+
+
 async def rooms_online_publish() -> None:
     """The rooms-online gauge, after a join or a leave changed presence."""
     metrics.rooms_online_set(count=await state().rooms_online_count())
@@ -182,9 +203,10 @@ async def do_sockets_disconnect() -> None:
     await asyncio.gather(*(sio.disconnect(sid) for sid in connection_sids()), return_exceptions=True)
 
 
-async def room_emit(event: str, data, *, room_id: str, skip_sid: str | None = None) -> None:
-    """Send `event` to everyone in chat room `room_id` (but `skip_sid`), through its channel."""
-    await server().emit(event, data, room=room_channel(room_id=room_id), skip_sid=skip_sid)
+async def room_emit(event: str, data, *, room_id: str, skip_sid: str | None = None, volatile: bool = False) -> None:
+    """Send `event` to everyone in chat room `room_id` (but `skip_sid`), through its channel.
+    Logged for connection state recovery unless `volatile`."""
+    await server().emit(event, data, room=room_channel(room_id=room_id), skip_sid=skip_sid, volatile=volatile)
 
 
 async def notify_online_users(*, room_id: str, online: list[str]) -> None:
@@ -196,11 +218,27 @@ async def notify_online_users(*, room_id: str, online: list[str]) -> None:
 
 async def do_text_send(*, connection: Connection, payload: TextPayload) -> dict:
     binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
-    return await do_message_post(connection=connection, binding=binding, event="receive_message", text=payload.text)
+    return await do_message_post(
+        connection=connection,
+        binding=binding,
+        event="receive_message",
+        text=payload.text,
+        client_offset=payload.client_offset,
+    )
 
 
 async def do_media_send(*, connection: Connection, kind: MediaKind, payload: MediaPayload) -> dict:
-    """Store and announce a voice or image message for a file already uploaded to the room."""
+    """Store and announce a voice or image message for a file already uploaded to the room.
+
+    A repeat of a send already stored (same `clientOffset`) answers the original before
+    the file is checked: its file is attached to that message by now."""
+    if payload.client_offset is not None:
+        binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
+        original = await message_by_client_offset(
+            room_id=binding.room_id, username=binding.username, client_offset=payload.client_offset
+        )
+        if original is not None:
+            return message_wire(original, media_base=connection.media_base)
     await check_media_in_room(kind=kind, payload=payload)
     binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
     send = MEDIA_SENDS[kind]
@@ -211,6 +249,7 @@ async def do_media_send(*, connection: Connection, kind: MediaKind, payload: Med
         text=send.text,
         type=kind.name,
         url=kind.path(payload.file_id),
+        client_offset=payload.client_offset,
     )
 
 
@@ -220,12 +259,29 @@ async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None
 
 
 async def do_message_post(
-    *, connection: Connection, binding: Binding, event: str, text: str, type: str = "text", url: str | None = None
+    *,
+    connection: Connection,
+    binding: Binding,
+    event: str,
+    text: str,
+    type: str = "text",
+    url: str | None = None,
+    client_offset: str | None = None,
 ) -> dict:
-    """Store a message as the socket's bound name, then send it to the whole room."""
-    doc = await message_create(room_id=binding.room_id, username=binding.username, text=text, type=type, url=url)
+    """Store a message as the socket's bound name, then send it to the whole room.
+
+    With a `client_offset` already stored (a repeat after a lost ack), nothing is stored or
+    sent: the original is returned for the ack."""
+    if client_offset is None:
+        doc = await message_create(room_id=binding.room_id, username=binding.username, text=text, type=type, url=url)
+        created = True
+    else:
+        doc, created = await message_create_once(
+            room_id=binding.room_id, username=binding.username, text=text, type=type, url=url, client_offset=client_offset
+        )
     wire = message_wire(doc, media_base=connection.media_base)
-    await room_emit(event, wire, room_id=binding.room_id)
+    if created:
+        await room_emit(event, wire, room_id=binding.room_id)
     return wire
 
 
@@ -236,6 +292,62 @@ async def do_message_delete(*, connection: Connection, payload: DeletePayload) -
     if doc.get("url"):
         await media_delete_by_path(path=doc["url"])
     await room_emit("message_deleted", {"messageId": str(payload.message_id)}, room_id=binding.room_id)
+
+
+async def do_message_edit(*, connection: Connection, payload: EditPayload) -> dict:
+    """Only the author (the socket's bound name) may edit, a text message; the service enforces it."""
+    binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=None)
+    doc = await message_edit(
+        room_id=binding.room_id, message_id=payload.message_id, username=binding.username, text=payload.text
+    )
+    await room_emit("message_edited", message_edited_wire(doc), room_id=binding.room_id)
+    return message_wire(doc, media_base=connection.media_base)
+
+
+# --- typing ------------------------------------------------------------------------------
+
+
+async def do_typing(*, connection: Connection, room_id: str, typing: bool) -> None:
+    """`typing`: shown to the others only when it changes; a `true` restarts the timer
+    after which the socket stops typing by itself (`TYPING_TIMEOUT_SECONDS`)."""
+    binding = await do_member_ensure(connection=connection, room_id=room_id, claimed=None)
+    if not typing:
+        await do_typing_stop(connection=connection)
+        return
+    previous = connection.typing
+    if previous is not None:
+        previous.timer.cancel()
+    connection.typing = Typing(
+        room_id=binding.room_id, username=binding.username, timer=asyncio.create_task(typing_expire(connection))
+    )
+    if previous is None:
+        await notify_typing(sid=connection.sid, room_id=binding.room_id, username=binding.username, typing=True)
+
+
+async def do_typing_stop(*, connection: Connection) -> None:
+    """The socket stops typing (it said so, left the room, disconnected): the others are told."""
+    typing, connection.typing = connection.typing, None
+    if typing is None:
+        return
+    typing.timer.cancel()
+    await notify_typing(sid=connection.sid, room_id=typing.room_id, username=typing.username, typing=False)
+
+
+async def typing_expire(connection: Connection) -> None:
+    """The timer of `do_typing`. It takes the socket's typing state before its first await
+    after the sleep, so a `do_typing_stop` never cancels it in the middle of its emit."""
+    await asyncio.sleep(settings.TYPING_TIMEOUT_SECONDS)
+    typing = connection.typing
+    if typing is None or typing.timer is not asyncio.current_task():
+        return
+    connection.typing = None
+    await notify_typing(sid=connection.sid, room_id=typing.room_id, username=typing.username, typing=False)
+
+
+async def notify_typing(*, sid: str, room_id: str, username: str, typing: bool) -> None:
+    """`user_typing` to the room but the typist. `true` is volatile (never replayed); `false`
+    is logged, so a socket that recovers never keeps a stale "is typing"."""
+    await room_emit("user_typing", {"username": username, "typing": typing}, room_id=room_id, skip_sid=sid, volatile=typing)
 
 
 # --- calls -------------------------------------------------------------------------------

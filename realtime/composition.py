@@ -14,8 +14,8 @@ from django.conf import settings
 
 from chillout_project.lifecycle import shutdown_hook_add, turn_taker_set
 from realtime.cluster import cluster_register
-from realtime.events import events_register, sockets_close
-from realtime.server import server_build
+from realtime.events import events_register, socket_restore, socket_snapshot, sockets_close
+from realtime.server import recovery_log_close, server_build
 from realtime.state import RealtimeState, state, state_factory_set
 
 
@@ -37,9 +37,10 @@ async def turn_take(*, name: str, seconds: float) -> bool:
 def realtime_build() -> socketio.ASGIApp:
     if settings.REDIS_URL:
         state_factory_set(redis_state_create)
-    sio = server_build()
+    sio = server_build(restore=socket_restore, snapshot=socket_snapshot)
     events_register(sio)
     shutdown_hook_add(sockets_close)
+    shutdown_hook_add(recovery_log_close)
     turn_taker_set(turn_take)
     cluster_register()
     return socketio.ASGIApp(sio, socketio_path="socket.io")

@@ -22,6 +22,16 @@ from realtime.ratelimit import TokenBucket, bucket_create
 
 
 @dataclass
+class Typing:
+    """A socket shown as typing in a room: what to announce when it stops, and the timer
+    (`TYPING_TIMEOUT_SECONDS`) that stops it if the client does not."""
+
+    room_id: str
+    username: str
+    timer: asyncio.Task
+
+
+@dataclass
 class Connection:
     sid: str
     ip: str | None  # None when the ASGI server reports no client address (no per-IP count)
@@ -33,6 +43,10 @@ class Connection:
     relay_bucket: TokenBucket | None = field(
         default_factory=lambda: bucket_create(rate=settings.RELAY_RATE, burst=settings.RELAY_BURST)
     )
+    typing_bucket: TokenBucket | None = field(
+        default_factory=lambda: bucket_create(rate=settings.TYPING_RATE, burst=settings.TYPING_BURST)
+    )
+    typing: Typing | None = None  # shown as typing to its room (see realtime.actions.do_typing)
 
 
 _connections: dict[str, Connection] = {}

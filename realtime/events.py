@@ -30,6 +30,7 @@ from chillout_project.http import DATABASE_DOWN
 from realtime import actions, payloads
 from realtime.connections import Connection, client_ip, connection_get, socket_media_base
 from realtime.ratelimit import bucket_take
+from realtime.recovery import RecoverySession
 from realtime.server import server
 from realtime.state import state
 from voice.kinds import MediaKind
@@ -40,6 +41,7 @@ Action = Callable[[Connection, dict], Awaitable[dict | None]]
 
 WRITE_BUCKET = "write_bucket"
 RELAY_BUCKET = "relay_bucket"
+TYPING_BUCKET = "typing_bucket"
 
 _handlers: dict[str, Callable] = {}
 
@@ -117,6 +119,28 @@ async def disconnect(sid: str, reason=None) -> None:
         logger.info("socket %s disconnected (%s)", sid, reason)
 
 
+async def socket_snapshot(sid: str) -> RecoverySession:
+    """Connection state recovery: what a socket whose transport was lost gets back (its room
+    and name), read before `disconnect` clears them."""
+    binding = await state().binding_get(sid=sid)
+    if binding is None:
+        return RecoverySession(sid=sid)
+    return RecoverySession(sid=sid, room_id=binding.room_id, username=binding.username)
+
+
+async def socket_restore(sid: str, session: RecoverySession) -> None:
+    """Connection state recovery: put a recovered socket (already accepted by `connect`) back
+    in its room, under its lock like any event. Raising makes it an ordinary connection."""
+    connection = connection_get(sid=sid)
+    if connection is None:
+        raise RuntimeError(f"socket {sid} is not registered")
+    if session.room_id is None or session.username is None:
+        return
+    async with connection.lock:
+        await actions.do_socket_restore(connection=connection, room_id=session.room_id, username=session.username)
+    logger.info("socket %s recovered into %s", sid, session.room_id)
+
+
 async def sockets_close() -> None:
     """At graceful shutdown: disconnect every socket, each with its clean-up (presence,
     call roster, the persisted "left the audio call" notice), stop the server's tasks, and
@@ -175,6 +199,18 @@ for _kind in actions.MEDIA_SENDS:
 @socket_event("delete_message", bucket=WRITE_BUCKET)
 async def delete_message(connection: Connection, data: dict) -> None:
     await actions.do_message_delete(connection=connection, payload=payloads.payload_delete(data))
+
+
+@socket_event("edit_message", bucket=WRITE_BUCKET)
+async def edit_message(connection: Connection, data: dict) -> dict:
+    wire = await actions.do_message_edit(connection=connection, payload=payloads.payload_edit(data))
+    return {"message": wire}
+
+
+@socket_event("typing", bucket=TYPING_BUCKET)
+async def typing(connection: Connection, data: dict) -> None:
+    payload = payloads.payload_typing(data)
+    await actions.do_typing(connection=connection, room_id=payload.room_id, typing=payload.typing)
 
 
 # --- calls -------------------------------------------------------------------------------

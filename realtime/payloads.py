@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from bson import ObjectId
 
 from chillout_project.errors import InvalidInput
+from rooms.documents import MAX_CLIENT_OFFSET_CHARS
 from rooms.validators import check_message_text, check_object_id, check_room_id, check_username
 from voice.kinds import MediaKind
 from voice.services import media_path_parse
@@ -40,6 +41,7 @@ class TextPayload:
     room_id: str
     username: str | None
     text: str
+    client_offset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,20 @@ class MediaPayload:
     room_id: str
     username: str | None
     file_id: ObjectId
+    client_offset: str | None = None
+
+
+@dataclass(frozen=True)
+class EditPayload:
+    room_id: str
+    message_id: ObjectId
+    text: str
+
+
+@dataclass(frozen=True)
+class TypingPayload:
+    room_id: str
+    typing: bool
 
 
 @dataclass(frozen=True)
@@ -86,16 +102,46 @@ def payload_room(data: dict) -> RoomPayload:
     )
 
 
+def check_client_offset(value: object) -> str | None:
+    """A send's optional `clientOffset`: absent (or null), else a string of 1–64 characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_OFFSET_CHARS:
+        raise InvalidInput(f"clientOffset must be a string of 1 to {MAX_CLIENT_OFFSET_CHARS} characters")
+    return value
+
+
 def payload_text(data: dict) -> TextPayload:
     room = payload_room(data)
-    return TextPayload(room_id=room.room_id, username=room.username, text=check_message_text(data.get("message")))
+    return TextPayload(
+        room_id=room.room_id,
+        username=room.username,
+        text=check_message_text(data.get("message")),
+        client_offset=check_client_offset(data.get("clientOffset")),
+    )
 
 
 def payload_media(data: dict, *, kind: MediaKind) -> MediaPayload:
     room = payload_room(data)
     return MediaPayload(
-        room_id=room.room_id, username=room.username, file_id=check_media_url(data.get("url"), kind=kind)
+        room_id=room.room_id,
+        username=room.username,
+        file_id=check_media_url(data.get("url"), kind=kind),
+        client_offset=check_client_offset(data.get("clientOffset")),
     )
+
+
+def payload_edit(data: dict) -> EditPayload:
+    """`edit_message`: acts as the socket's bound name, like `delete_message`; text as `send_message`."""
+    delete = payload_delete(data)
+    return EditPayload(room_id=delete.room_id, message_id=delete.message_id, text=check_message_text(data.get("message")))
+
+
+def payload_typing(data: dict) -> TypingPayload:
+    typing = data.get("typing")
+    if not isinstance(typing, bool):
+        raise InvalidInput("typing must be true or false")
+    return TypingPayload(room_id=check_room_id(data.get("roomId")), typing=typing)
 
 
 def payload_delete(data: dict) -> DeletePayload:

@@ -67,6 +67,7 @@ RECOVERABLE_REASONS = frozenset(
 
 Restore = Callable[[str, RecoverySession], Awaitable[None]]
 Snapshot = Callable[[str], Awaitable[RecoverySession]]
+LogRoom = Callable[[str], "str | None"]
 
 
 def socketio_version_check() -> None:
@@ -176,7 +177,7 @@ class OrderedRedisManagerMixin:
         self.ordered_log = log
         self._delivered: dict[str, asyncio.Future] = {}
 
-    async def broadcast_logged(self, *, event: str, args: list, room: str, skip_sids: list[str]) -> None:
+    async def broadcast_logged(self, *, event: str, args: list, room: str, log_room: str, skip_sids: list[str]) -> None:
         token = secrets.token_hex(8)
         delivered = asyncio.get_running_loop().create_future()
         self._delivered[token] = delivered
@@ -192,7 +193,7 @@ class OrderedRedisManagerMixin:
 
         try:
             await self.ordered_log.event_append_publish(
-                room_id=room, event=event, args=args, skip_sids=skip_sids, channel=self.channel, message=message
+                room_id=log_room, event=event, args=args, skip_sids=skip_sids, channel=self.channel, message=message
             )
             try:
                 async with asyncio.timeout(self.ORDERED_WAIT_SECONDS):
@@ -218,10 +219,19 @@ class RecoveringServer(socketio.AsyncServer):
     `restore(sid, session)` puts a recovered socket back in its room (with the app's
     presence); `snapshot(sid)` says, when a socket's transport is lost and before the app's
     disconnect handler runs, what to give back. Both default to python-socketio's rooms.
+    `log_room(room)` names the log a broadcast to Socket.IO room `room` goes to (the
+    session's `room_id` names the same log), or None for a room whose broadcasts are not
+    logged (sockets' own rooms, internal ones); by default every room is its own log.
     """
 
     def __init__(
-        self, *args, recovery_log: RecoveryLog, restore: Restore | None = None, snapshot: Snapshot | None = None, **kwargs
+        self,
+        *args,
+        recovery_log: RecoveryLog,
+        restore: Restore | None = None,
+        snapshot: Snapshot | None = None,
+        log_room: LogRoom | None = None,
+        **kwargs,
     ) -> None:
         socketio_version_check()
         super().__init__(*args, **kwargs)
@@ -233,6 +243,7 @@ class RecoveringServer(socketio.AsyncServer):
         self.recovery_log = recovery_log
         self.restore = restore or self._rooms_restore
         self.snapshot = snapshot or self._rooms_snapshot
+        self.log_room = log_room or (lambda room: room)
         self._connecting: dict[str, _Recovery] = {}  # eio_sid -> CONNECT being answered
         self._pids: dict[str, str] = {}  # sid -> pid, of connected sockets
         self._room_locks: dict[str, list] = {}  # room -> [lock, holders and waiters]
@@ -245,16 +256,17 @@ class RecoveringServer(socketio.AsyncServer):
         `volatile`, JSON arguments) is logged and carries its offset as its last argument. `volatile` is Node's flag: an
         event not worth replaying (e.g. `typing: true`)."""
         logged = isinstance(room, str) and to is None and callback is None and not volatile and (namespace or "/") == "/"
-        if not logged:
+        log_room = self.log_room(room) if logged else None
+        if log_room is None:
             return await super().emit(event, data, to=to, room=room, skip_sid=skip_sid, namespace=namespace,
                                       callback=callback, ignore_queue=ignore_queue)  # fmt: skip
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         skips = skip_sid if isinstance(skip_sid, list) else ([] if skip_sid is None else [skip_sid])
         if isinstance(self.manager, OrderedRedisManagerMixin) and not ignore_queue:
-            await self.manager.broadcast_logged(event=event, args=args, room=room, skip_sids=skips)
+            await self.manager.broadcast_logged(event=event, args=args, room=room, log_room=log_room, skip_sids=skips)
             return
         async with self._room_lock(room):
-            offset = await self.recovery_log.event_append(room_id=room, event=event, args=args, skip_sids=skips)
+            offset = await self.recovery_log.event_append(room_id=log_room, event=event, args=args, skip_sids=skips)
             await super().emit(event, (*args, offset), room=room, skip_sid=skip_sid, namespace=namespace,
                                ignore_queue=ignore_queue)  # fmt: skip
 

@@ -6,6 +6,15 @@ processes to deliver to theirs (a room's members on every process; a sid whereve
 served). Room membership itself stays local to each process, so presence is never read
 from it (see `realtime.state`).
 
+Connection state recovery (contract §4, `RECOVERY_WINDOW_SECONDS` > 0): the server is a
+`realtime.recovery_server.RecoveringServer` whose log is keyed by chat room id (a channel
+`room:<id>` maps back with `room_of_channel`; sids and internal rooms are never logged), in
+memory or, with `REDIS_URL`, in Redis; with Redis every process delivers room broadcasts
+from its subscription, in offset order (`OrderedRedisManagerMixin`). The application's
+`restore`/`snapshot` hooks (`realtime.events.socket_restore` / `socket_snapshot`) are
+passed by the composition root. With recovery off the server is a plain `AsyncServer`
+that accepts (and ignores) `volatile=`.
+
 Nothing happens at import: `server_build()` (called by `realtime.composition`) creates the
 server (its Redis manager connects on first use, on the server's loop) and installs the
 engine.io poll replacement; the handlers are registered by `realtime.events.events_register`.
@@ -16,7 +25,16 @@ from __future__ import annotations
 import socketio
 from django.conf import settings
 
+from realtime.channels import room_of_channel
 from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
+from realtime.recovery import RecoveryLog, recovery_log_create
+from realtime.recovery_server import (
+    OrderedRedisManagerMixin,
+    RecoveringServer,
+    RecoveryManagerMixin,
+    Restore,
+    Snapshot,
+)
 
 _server: list[socketio.AsyncServer] = []
 
@@ -33,29 +51,76 @@ class RedisDirectEmitManager(socketio.AsyncRedisManager, DirectEmitManager):
     """
 
 
-def client_manager() -> socketio.AsyncManager:
+class RecoveryDirectEmitManager(RecoveryManagerMixin, DirectEmitManager):
+    """One process with recovery: held and already-replayed deliveries, then the cheap send."""
+
+
+class RecoveryRedisManager(
+    OrderedRedisManagerMixin, socketio.AsyncRedisManager, RecoveryManagerMixin, DirectEmitManager
+):
+    """Several processes with recovery: room broadcasts logged and published in one Redis
+    script, delivered by every process from its subscription (see `realtime.recovery_server`)."""
+
+
+class PlainServer(socketio.AsyncServer):
+    """Recovery off: `emit(volatile=...)` accepted like `RecoveringServer`'s, and ignored."""
+
+    async def emit(self, *args, volatile: bool = False, **kwargs):
+        return await super().emit(*args, **kwargs)
+
+
+def client_manager(*, recovery: bool) -> socketio.AsyncManager:
     """The Redis pub/sub manager when processes share the work, else a local one."""
+    channel = f"{settings.REDIS_PREFIX}socketio"
     if not settings.REDIS_URL:
-        return DirectEmitManager()
-    return RedisDirectEmitManager(settings.REDIS_URL, channel=f"{settings.REDIS_PREFIX}socketio")
+        return RecoveryDirectEmitManager() if recovery else DirectEmitManager()
+    if recovery:
+        return RecoveryRedisManager(settings.REDIS_URL, channel=channel)
+    return RedisDirectEmitManager(settings.REDIS_URL, channel=channel)
 
 
-def server_build() -> socketio.AsyncServer:
-    """Create this process's server (once); connects nothing."""
+def recovery_log_build() -> RecoveryLog:
+    return recovery_log_create(
+        redis_url=settings.REDIS_URL,
+        prefix=settings.REDIS_PREFIX,
+        window_seconds=settings.RECOVERY_WINDOW_SECONDS,
+        max_events=settings.RECOVERY_MAX_EVENTS,
+    )
+
+
+def server_build(*, restore: Restore | None = None, snapshot: Snapshot | None = None) -> socketio.AsyncServer:
+    """Create this process's server (once); connects nothing. `restore`/`snapshot` are the
+    application's recovery hooks (used when `settings.RECOVERY`)."""
     if not _server:
         engineio_poll_install()
-        _server.append(
-            socketio.AsyncServer(
-                async_mode="asgi",
-                client_manager=client_manager(),
-                json=orjson_module,
-                cors_allowed_origins=cors_origins(),
-                max_http_buffer_size=settings.MAX_PACKET_BYTES,
-                ping_interval=25,
-                ping_timeout=20,
-            )
+        options = dict(
+            async_mode="asgi",
+            client_manager=client_manager(recovery=settings.RECOVERY),
+            json=orjson_module,
+            cors_allowed_origins=cors_origins(),
+            max_http_buffer_size=settings.MAX_PACKET_BYTES,
+            ping_interval=25,
+            ping_timeout=20,
         )
+        if settings.RECOVERY:
+            sio = RecoveringServer(
+                recovery_log=recovery_log_build(),
+                restore=restore,
+                snapshot=snapshot,
+                log_room=room_of_channel,
+                **options,
+            )
+        else:
+            sio = PlainServer(**options)
+        _server.append(sio)
     return _server[0]
+
+
+async def recovery_log_close() -> None:
+    """At shutdown, after the server stopped: release the recovery log's connections."""
+    log = getattr(server(), "recovery_log", None)
+    if log is not None:
+        await log.close()
 
 
 def server() -> socketio.AsyncServer:

@@ -16,6 +16,8 @@ from bson import ObjectId
 from django.conf import settings
 from mongoengine import DateTimeField, Document, IntField, ObjectIdField, StringField
 
+MAX_CLIENT_OFFSET_CHARS = 64
+
 MESSAGE_TYPES = ("text", "voice", "image", "call_notification", "call_ended")
 
 
@@ -36,6 +38,9 @@ class Room(Document):
     }
 
 
+CLIENT_OFFSET_INDEX = "roomId_1_username_1_clientOffset_1"
+
+
 class Message(Document):
     room_id = StringField(db_field="roomId", required=True)
     username = StringField(required=True)
@@ -44,11 +49,24 @@ class Message(Document):
     url = StringField(null=True)
     created_at = DateTimeField(db_field="createdAt", required=True)
     call_initiator = StringField(db_field="callInitiator")
+    # Set by an edit (`rooms.services.message_edit`); absent when never edited.
+    edited_at = DateTimeField(db_field="editedAt")
+    # The sender's id of this send (contract §4 `clientOffset`), never on the wire: a repeat
+    # of the same (roomId, username, clientOffset) stores nothing new. Absent when not sent.
+    client_offset = StringField(db_field="clientOffset", max_length=MAX_CLIENT_OFFSET_CHARS)
 
     meta = {
         "collection": "messages",
         "auto_create_index": False,
-        "indexes": [{"fields": ["room_id", "id"], "name": "roomId_1__id_1"}],
+        "indexes": [
+            {"fields": ["room_id", "id"], "name": "roomId_1__id_1"},
+            {
+                "fields": ["room_id", "username", "client_offset"],
+                "name": CLIENT_OFFSET_INDEX,
+                "unique": True,
+                "partialFilterExpression": {"clientOffset": {"$type": "string"}},
+            },
+        ],
     }
 
 
@@ -64,6 +82,8 @@ ROOM_VERSION = _stored(Room, "version")
 HISTORY_VERSION = _stored(Room, "history_version")
 CREATED_AT = _stored(Message, "created_at")
 CALL_INITIATOR = _stored(Message, "call_initiator")
+EDITED_AT = _stored(Message, "edited_at")
+CLIENT_OFFSET = _stored(Message, "client_offset")
 
 
 def room_new(*, room_id: str, last_activity) -> dict:
@@ -71,7 +91,9 @@ def room_new(*, room_id: str, last_activity) -> dict:
     return {"_id": ObjectId(), ROOM_ID: room_id, LAST_ACTIVITY: last_activity, ROOM_VERSION: 0}
 
 
-def message_new(*, room_id: str, username: str, text: str, type: str, url: str | None, created_at, call_initiator=None) -> dict:
+def message_new(
+    *, room_id: str, username: str, text: str, type: str, url: str | None, created_at, call_initiator=None, client_offset=None
+) -> dict:
     """A new message document (fields as `Message` declares them; `_id` made by the app)."""
     doc = {
         "_id": ObjectId(),
@@ -84,4 +106,6 @@ def message_new(*, room_id: str, username: str, text: str, type: str, url: str |
     }
     if call_initiator is not None:
         doc[CALL_INITIATOR] = call_initiator
+    if client_offset is not None:
+        doc[CLIENT_OFFSET] = client_offset
     return doc

@@ -19,8 +19,13 @@ The trade-off: a room deleted on purpose (`manage.py delete_room`, from another 
 not re-created by this process's writes for up to the resolution; messages stored meanwhile
 have no room, and the purge removes them as it removes any orphan.
 
-History caches (`rooms.history`) are invalidated here: a delete gives the room a new
-`historyVersion` (seen by every process on its next read) and drops this process's entry.
+History caches (`rooms.history`) are invalidated here: a delete or an edit gives the room a
+new `historyVersion` (seen by every process on its next read) and drops this process's entry.
+
+Exactly-once sends (`message_create_once`): a send that carries a `clientOffset` is stored
+at most once per (roomId, username, clientOffset), whichever process gets the repeat, by a
+unique partial index; the repeat (or the loser of a race between two copies) reads and
+returns the original, and its caller broadcasts nothing.
 
 Callers (REST views, socket handlers) broadcast only after these functions return, i.e.
 after the write is acknowledged by the database. Media files are `voice`'s: a caller that
@@ -35,10 +40,21 @@ from django.conf import settings
 from pymongo.errors import DuplicateKeyError
 
 from chillout_project import metrics
-from chillout_project.errors import Forbidden, NotFound
+from chillout_project.errors import Forbidden, InvalidInput, NotFound
 from chillout_project.mongo import async_db
 from chillout_project.validators import check_object_id
-from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOM_VERSION, ROOMS, message_new, room_new
+from rooms.documents import (
+    CLIENT_OFFSET,
+    EDITED_AT,
+    HISTORY_VERSION,
+    LAST_ACTIVITY,
+    MESSAGES,
+    ROOM_ID,
+    ROOM_VERSION,
+    ROOMS,
+    message_new,
+    room_new,
+)
 from rooms.history import history_forget
 from rooms.wire import utc_now
 from rooms.writes import InsertGroup, RecentKeys, write_retrying
@@ -133,17 +149,82 @@ async def message_create(
     type: str = "text",
     url: str | None = None,
     call_initiator: str | None = None,
+    client_offset: str | None = None,
 ) -> dict:
-    """Store one message and return the stored document (the app makes `_id`/`createdAt`)."""
+    """Store one message and return the stored document (the app makes `_id`/`createdAt`).
+
+    With `client_offset`, raises `DuplicateKeyError` when the same send is stored already
+    (see `message_create_once`)."""
     now = utc_now()
     doc = message_new(
-        room_id=room_id, username=username, text=text, type=type, url=url, created_at=now, call_initiator=call_initiator
+        room_id=room_id,
+        username=username,
+        text=text,
+        type=type,
+        url=url,
+        created_at=now,
+        call_initiator=call_initiator,
+        client_offset=client_offset,
     )
     await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=now))
     _known.mark(key=room_id)
     await _message_inserts.insert(doc=doc)
     metrics.message_stored(type=type)
     return doc
+
+
+async def message_by_client_offset(*, room_id: str, username: str, client_offset: str) -> dict | None:
+    return await async_db()[MESSAGES].find_one({ROOM_ID: room_id, "username": username, CLIENT_OFFSET: client_offset})
+
+
+async def message_create_once(
+    *, room_id: str, username: str, text: str, client_offset: str, type: str = "text", url: str | None = None
+) -> tuple[dict, bool]:
+    """Store a send identified by `client_offset` unless it is stored already.
+
+    Returns the stored message and True, or the original and False for a repeat (after a
+    lost acknowledgement, from any process). A repeat racing its original loses on the
+    unique index and returns the winner; a retried insert of our own document that the
+    server reports as a duplicate is recognised by its `_id`.
+    """
+    original = await message_by_client_offset(room_id=room_id, username=username, client_offset=client_offset)
+    if original is not None:
+        return original, False
+    try:
+        return await message_create(
+            room_id=room_id, username=username, text=text, type=type, url=url, client_offset=client_offset
+        ), True
+    except DuplicateKeyError:
+        original = await message_by_client_offset(room_id=room_id, username=username, client_offset=client_offset)
+        if original is None:
+            raise  # another unique index: not a repeat
+        return original, False
+
+
+async def message_edit(*, room_id: str, message_id: str | ObjectId, username: str, text: str) -> dict:
+    """Replace a text message's text; only its author may. Returns the edited document, with `editedAt`.
+
+    The room gets a new `historyVersion`, so every process's history cache re-reads it.
+    Two edits of one message racing from two sockets of its author: the last write wins
+    in the database; their broadcasts may reach the room in the other order.
+    """
+    if not isinstance(message_id, ObjectId):
+        message_id = check_object_id(message_id, field="messageId")
+    messages = async_db()[MESSAGES]
+    doc = await messages.find_one({"_id": message_id, ROOM_ID: room_id})
+    if doc is None:
+        raise NotFound("message not found")
+    if doc.get("username") != username:
+        raise Forbidden("only the author of a message can edit it")
+    if doc.get("type") != "text":
+        raise InvalidInput("only text messages can be edited")
+    now = utc_now()
+    result = await messages.update_one({"_id": message_id, ROOM_ID: room_id}, {"$set": {"message": text, EDITED_AT: now}})
+    if result.matched_count == 0:
+        raise NotFound("message not found")  # deleted meanwhile
+    await room_touch(room_id=room_id, at=now, history_changed=True)  # after the edit: see rooms.history
+    history_forget(room_id=room_id)
+    return {**doc, "message": text, EDITED_AT: now}
 
 
 async def message_delete(*, room_id: str, message_id: str | ObjectId, username: str) -> dict:

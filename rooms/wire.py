@@ -1,7 +1,8 @@
 """The wire shapes of rooms and messages (contract §2–§3), built from stored documents.
 
 Key order of a message is part of the web client's contract:
-`username, message, type, url, _id, createdAt` (+ `callInitiator` for call notices).
+`username, message, type, url, _id, createdAt` (+ `callInitiator` for call notices, then
+`editedAt` once edited). A stored `clientOffset` never goes on the wire.
 Media are stored as server paths (`/api/voice/<id>`); on the wire they become absolute URLs
 with the base the caller passes (`PUBLIC_URL`, else the request's scheme and host).
 
@@ -42,7 +43,14 @@ def message_wire(doc: dict, *, media_base: str) -> dict:
     }
     if "callInitiator" in doc:
         wire["callInitiator"] = doc["callInitiator"]
+    if doc.get("editedAt") is not None:
+        wire["editedAt"] = iso_timestamp(doc["editedAt"])
     return wire
+
+
+def message_edited_wire(doc: dict) -> dict:
+    """`message_edited` (contract §4): `{messageId, message, editedAt}` of an edited message."""
+    return {"messageId": str(doc["_id"]), "message": doc["message"], "editedAt": iso_timestamp(doc["editedAt"])}
 
 
 def message_part(doc: dict) -> Part:

@@ -21,8 +21,11 @@ so a burst of writes or joins to one room makes one database call, not one each.
 Retries (`write_retrying`, and inside `InsertGroup`). The embedded server closes pooled
 connections after its idle timeout, and the driver may hand out a dead one
 (`AutoReconnect`); writes are not retried by the driver on a standalone server. An insert is
-safe to repeat when its `_id` is made by the app: a `DuplicateKeyError` on the retry means
-the first attempt landed.
+safe to repeat when its `_id` is made by the app: a duplicate `_id` on the retry means the
+first attempt landed. A duplicate on any other unique index (a message's `clientOffset`) is
+the caller's to judge, retry or not (the server may report the retried document on that
+index rather than on `_id`): it gets a `DuplicateKeyError` carrying the server's details
+(`keyPattern`), whether the twin was stored earlier or sits in the same batch.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pymongo.errors import AutoReconnect, BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError
 
 T = TypeVar("T")
 
@@ -99,9 +102,10 @@ class InsertGroup:
             except BulkWriteError as exc:
                 failures = {}
                 for error in exc.details.get("writeErrors", []):
-                    if retried and error.get("code") == DUPLICATE_KEY:
-                        continue  # stored by the attempt whose answer was lost
-                    failures[error["index"]] = BulkWriteError({"writeErrors": [error]})
+                    if error.get("code") != DUPLICATE_KEY:
+                        failures[error["index"]] = BulkWriteError({"writeErrors": [error]})
+                    elif not (retried and duplicate_of_id(error)):  # else: stored by the attempt whose answer was lost
+                        failures[error["index"]] = DuplicateKeyError(error.get("errmsg", ""), DUPLICATE_KEY, error)
                 return failures
             except AutoReconnect as exc:
                 if retried:
@@ -109,6 +113,14 @@ class InsertGroup:
                 retried = True
             except Exception as exc:  # every caller must hear of it, whatever it is
                 return exc
+
+
+def duplicate_of_id(error: dict) -> bool:
+    """A duplicate-key write error on the `_id` index."""
+    pattern = error.get("keyPattern")
+    if pattern is not None:
+        return list(pattern) == ["_id"]
+    return " index: _id_ " in error.get("errmsg", "")
 
 
 class RecentKeys:

@@ -13,6 +13,11 @@ Every test talks to a real server (see `tests/conftest.py`) through python-socke
   that would have sent the event (tests/scale);
 * `call(event, *args)`: emit with an acknowledgement callback and return the ack.
 
+Connection state recovery appends an offset (a string) to every room broadcast as its last
+argument; the web client's handlers ignore it. `SocketClient` records the payload without
+it (so every test sees the contract's shapes) and keeps it in `offsets`, aligned with
+`events` (None for an event without one).
+
 Waits are generous (the machine is small and shared); nothing here measures speed.
 """
 
@@ -26,6 +31,7 @@ import httpx
 import pytest
 import socketio
 
+from realtime.recovery import offset_parse
 from tests.factories import MEDIA as MEDIA_BYTES
 
 WAIT = 10.0  # longest wait for something that must arrive
@@ -40,6 +46,7 @@ class SocketClient:
         self.transports = list(transports)
         self.sio = socketio.AsyncClient(reconnection=False, **client_options)
         self.events: list[tuple[str, object]] = []
+        self.offsets: list[str | None] = []
         self._cursor: dict[str, int] = defaultdict(int)
         self._changed = asyncio.Event()
         self.connect_errors: list = []
@@ -47,8 +54,15 @@ class SocketClient:
         self.sio.on("connect_error", self.connect_errors.append)
 
     async def _record(self, event: str, *args) -> None:
+        offset = args[-1] if len(args) >= 2 and offset_parse(args[-1]) is not None else None
+        if offset is not None:
+            args = args[:-1]
         self.events.append((event, args[0] if len(args) == 1 else list(args)))
+        self.offsets.append(offset)
         self._changed.set()
+
+    def offsets_of(self, event: str) -> list[str | None]:
+        return [offset for (name, _), offset in zip(self.events, self.offsets) if name == event]
 
     async def connect(self) -> SocketClient:
         await self.sio.connect(self.url, transports=self.transports, wait_timeout=WAIT)

@@ -4,6 +4,7 @@ import json
 
 import aiohttp
 import pytest
+from bson import ObjectId
 
 from tests.realtime.conftest import BARRIER_ROOM, WAIT, stored_messages
 
@@ -14,6 +15,8 @@ EVENTS = [
     "send_voice_message",
     "send_image_message",
     "delete_message",
+    "edit_message",
+    "typing",
     "join_call",
     "leave_call",
     "offer",
@@ -45,6 +48,9 @@ def bad_payloads(room_id: str) -> list[tuple]:
         ({"roomId": NESTED, "username": NESTED, "message": NESTED, "to": NESTED, "offer": "not an object"},),
         ({"to": ["a", "b"], "offer": None, "answer": [], "candidate": 5},),
         ({"roomId": 5, "to": "t" * 100},),
+        # typing, edit_message, clientOffset (one entry: the write bucket holds SEND_BURST = 20)
+        ({"roomId": room_id, "username": {"$gt": ""}, "typing": "yes", "messageId": None, "message": {"$set": "x"},
+          "clientOffset": {"$ne": None}},),  # fmt: skip
     ]
 
 
@@ -61,7 +67,8 @@ async def test_every_bad_payload_is_refused_and_nothing_is_stored(connect, joine
     assert ack["ok"] is True
     assert (await witness.next("receive_message"))["message"] == "still here"
     assert [doc["message"] for doc in stored_messages(mongo, room_id)] == ["still here"]
-    for name in ("receive_voice_message", "receive_image_message", "message_deleted", "call_notification", "offer"):
+    for name in ("receive_voice_message", "receive_image_message", "message_deleted", "message_edited", "user_typing",
+                 "call_notification", "offer"):  # fmt: skip
         await witness.assert_no(name)
 
 
@@ -77,6 +84,23 @@ async def test_events_without_an_ack_callback_are_only_logged(connect, joined, r
     fresh = await connect()
     assert (await fresh.call("send_message", {"roomId": room_id, "message": "ok"}))["ok"] is True
     assert (await witness.next("receive_message"))["message"] == "ok"
+
+
+@pytest.mark.parametrize("event", ["send_message", "send_voice_message", "send_image_message"])
+async def test_a_hostile_client_offset_is_refused_and_nothing_is_stored(connect, joined, room_id, mongo, event):
+    """`clientOffset` (optional on the sends): anything but a string of 1–64 characters is refused,
+    even when the rest of the payload is a valid text send."""
+    witness = await joined("witness")
+    client = await connect()
+    await client.join(room_id, "alice")
+    kind = event.split("_")[1]
+    url = f"/api/{kind}/{ObjectId()}" if kind != "message" else None  # no such file: refused anyway
+    for bad in ({"$ne": None}, {"$gt": ""}, ["a"], NESTED, 7, True, "", "o" * 65, "o" * 100_000):
+        payload = {"roomId": room_id, "username": "alice", "message": "m", "url": url, "clientOffset": bad}
+        ack = await client.call(event, payload)
+        assert ack == {"ok": False, "error": "clientOffset must be a string of 1 to 64 characters"}, ack
+    await witness.assert_no("receive_message")
+    assert stored_messages(mongo, room_id) == []
 
 
 async def test_unknown_event_is_ignored(connect, room_id):

@@ -101,3 +101,28 @@ def test_relay_payload():
 def test_relay_payload_refused(data, error):
     with pytest.raises(InvalidInput, match=f"^{error}$"):
         payloads.payload_relay(data, body_key="offer")
+
+
+def test_client_offset_is_optional_and_kept():
+    assert payloads.payload_text({"roomId": "r", "message": "m"}).client_offset is None
+    assert payloads.payload_text({"roomId": "r", "message": "m", "clientOffset": None}).client_offset is None
+    assert payloads.payload_text({"roomId": "r", "message": "m", "clientOffset": "x" * 64}).client_offset == "x" * 64
+    url = f"/api/voice/{FILE_ID}"
+    assert payloads.payload_media({"roomId": "r", "url": url, "clientOffset": "c"}, kind=VOICE).client_offset == "c"
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 65, 1, ["c"], {"$gt": ""}, False])
+def test_client_offset_must_be_a_short_string(bad):
+    with pytest.raises(InvalidInput, match="^clientOffset must be a string of 1 to 64 characters$"):
+        payloads.payload_text({"roomId": "r", "message": "m", "clientOffset": bad})
+
+
+def test_edit_and_typing_payloads():
+    edit = payloads.payload_edit({"roomId": "r", "messageId": str(FILE_ID), "message": " new "})
+    assert edit == payloads.EditPayload(room_id="r", message_id=FILE_ID, text=" new ")
+    assert payloads.payload_typing({"roomId": "r", "typing": False}) == payloads.TypingPayload(room_id="r", typing=False)
+    for bad in (None, 1, 0, "true", [True]):
+        with pytest.raises(InvalidInput, match="^typing must be true or false$"):
+            payloads.payload_typing({"roomId": "r", "typing": bad})
+    with pytest.raises(InvalidInput):
+        payloads.payload_edit({"roomId": "r", "messageId": str(FILE_ID), "message": "   "})

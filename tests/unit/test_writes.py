@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pymongo.errors import AutoReconnect, BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError
 
 from rooms.writes import MAX_BATCH, InsertGroup, RecentKeys, write_retrying
 
 
 class MemoryCollection:
-    """An unordered bulk insert with MongoDB's outcomes: a duplicate `_id` fails only that document."""
+    """An unordered bulk insert with MongoDB's outcomes: a duplicate `_id` fails only that
+    document; so does a duplicate `key` (a second unique index, checked first, as the
+    embedded server reports a re-inserted document on it rather than on `_id`)."""
 
     def __init__(self, *, dead_connections: int = 0):
         self.docs: dict[object, dict] = {}
@@ -23,8 +25,11 @@ class MemoryCollection:
         self.batches.append(len(docs))
         errors = []
         for index, doc in enumerate(docs):
-            if doc["_id"] in self.docs:
-                errors.append({"index": index, "code": 11000, "errmsg": "duplicate key"})
+            keys = {d["key"] for d in self.docs.values() if "key" in d}
+            if "key" in doc and doc["key"] in keys:
+                errors.append({"index": index, "code": 11000, "errmsg": "dup", "keyPattern": {"key": 1}})
+            elif doc["_id"] in self.docs:
+                errors.append({"index": index, "code": 11000, "errmsg": "dup", "keyPattern": {"_id": 1}})
             else:
                 self.docs[doc["_id"]] = doc
         if self.dead_connections:  # stored, but the answer is lost
@@ -55,8 +60,22 @@ async def test_each_caller_hears_its_own_outcome():
     group = InsertGroup(insert_many=collection.insert_many)
     outcomes = await asyncio.gather(*(group.insert(doc={"_id": n}) for n in range(4)), return_exceptions=True)
     assert outcomes[:2] == [None, None] and outcomes[3] is None
-    assert isinstance(outcomes[2], BulkWriteError)
-    assert outcomes[2].details["writeErrors"][0]["code"] == 11000
+    assert isinstance(outcomes[2], DuplicateKeyError)
+    assert outcomes[2].details["code"] == 11000 and outcomes[2].details["keyPattern"] == {"_id": 1}
+
+
+async def test_a_duplicate_on_another_index_reaches_its_caller_even_on_a_retry():
+    """In the same batch, or already stored: the caller (`message_create_once`) judges it,
+    since a retry of its own document may be reported on that index rather than on `_id`."""
+    collection = MemoryCollection(dead_connections=1)
+    collection.docs["old"] = {"_id": "old", "key": "k0"}
+    group = InsertGroup(insert_many=collection.insert_many)
+    docs = [{"_id": 1, "key": "k1"}, {"_id": 2, "key": "k1"}, {"_id": 3, "key": "k0"}, {"_id": 4}]
+    outcomes = await asyncio.gather(*(group.insert(doc=doc) for doc in docs), return_exceptions=True)
+    assert isinstance(outcomes[0], DuplicateKeyError)  # its first attempt landed; the retry sees its key taken
+    assert isinstance(outcomes[1], DuplicateKeyError) and isinstance(outcomes[2], DuplicateKeyError)
+    assert outcomes[3] is None  # a duplicate `_id` on the retry: its own first attempt
+    assert sorted(collection.docs, key=str) == [1, 4, "old"]
 
 
 async def test_a_retry_after_a_lost_answer_counts_its_own_documents_as_stored():

@@ -4,7 +4,7 @@
     python bench/recovery.py --cost --server uvicorn    # fanout and chat-closed, recovery on then off
 
 `--latency` (default): a fresh server (embedded database, rate limits off) and
-`recovery_latency.mjs`: alice's transport closes, bob sends 20 / 200 / 1000 messages, alice
+`recovery_latency.mjs`: alice's transport closes, bob sends 20 / 200 / 500 messages, alice
 reconnects; p50 of reconnect() → CONNECT and reconnect() → last missed message handled.
 `--cost`: `run.py`'s `fanout` and `chat-closed` on a fresh server with `RECOVERY=on`, then
 `RECOVERY=off` (one run each; every line has `loadavg_1m`: the machine is shared).
@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import BENCH_ENV, SERVERS, embedded_database, load_average, server_process  # noqa: E402
+from _harness import SERVERS, embedded_database, load_average, server_process  # noqa: E402
+from run import BENCH_ENV  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn", "granian"])
     parser.add_argument("--cost", action="store_true", help="fanout and chat-closed with recovery on, then off")
     parser.add_argument("--scenarios", default="fanout,chat-closed")
-    parser.add_argument("--missed", default="20,200,1000")
+    parser.add_argument("--missed", default="20,200,500")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if args.cost:

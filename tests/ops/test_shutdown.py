@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from tests.factories import PNG, media_chunk_count, media_file
+from tests.factories import media_chunk_count, media_file, png
 from pymongo import MongoClient
 
 from chillout_project.embedded_db import pid_alive, start_or_reuse
@@ -33,7 +33,7 @@ def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory,
     stop = threading.Event()
 
     def worker(n: int):
-        blob = PNG + bytes([n]) * (200_000 + n)
+        blob = png(200, 333 + n, noise=1)  # ~200 KB of real, metadata-free PNG: stored as sent
         with httpx.Client(base_url=server.url, timeout=60) as client:
             while not stop.is_set():
                 try:

@@ -193,10 +193,10 @@ class GridFSStore:
         if await files_collection(async_db(), kind).find_one({"_id": file_id}, projection={"_id": 1}) is None:
             await self._thumbnails_delete(of_ids=[file_id])
 
-    async def _thumbnails_delete(self, *, of_ids: list[ObjectId] | None = None, room_id: str | None = None) -> tuple[int, int]:
-        """Delete the thumbnails of these images (or of a room): (files, bytes)."""
+    async def _thumbnails_delete(self, *, of_ids: list[ObjectId]) -> tuple[int, int]:
+        """Delete the thumbnails of these images: (files, bytes)."""
         db = async_db()
-        query = {"metadata.thumbnailOf": {"$in": of_ids}} if of_ids is not None else {"metadata.roomId": room_id}
+        query = {"metadata.thumbnailOf": {"$in": of_ids}}
         found = await db[f"{THUMBNAILS}.files"].find(query, {"_id": 1, "length": 1}).to_list(None)
         ids = [f["_id"] for f in found]
         if ids:
@@ -239,14 +239,17 @@ class GridFSStore:
     async def room_delete(
         self, *, room_id: str, older_than: datetime | None = None, dry_run: bool = False
     ) -> dict[str, tuple[int, int]]:
-        """Delete (or count) a room's files, optionally only older ones: bucket → (files, bytes)."""
+        """Delete (or count) a room's files, optionally only older ones: bucket → (files, bytes).
+
+        Thumbnails go by the same filter (one is never older than its image, so an image
+        that stays keeps them) and, when only older files go, also with their image."""
         db = async_db()
         counts: dict[str, tuple[int, int]] = {}
-        for kind in KINDS.values():
-            files, chunks = files_collection(db, kind), chunks_collection(db, kind)
-            file_filter: dict = {"metadata.roomId": room_id}
-            if older_than is not None:
-                file_filter["uploadDate"] = {"$lt": older_than}
+        file_filter: dict = {"metadata.roomId": room_id}
+        if older_than is not None:
+            file_filter["uploadDate"] = {"$lt": older_than}
+        for bucket in (*BUCKETS.values(), THUMBNAILS):
+            files, chunks = db[f"{bucket}.files"], db[f"{bucket}.chunks"]
             found = await files.find(file_filter, {"_id": 1, "length": 1}).to_list(None)
             for start in range(0, len(found), BATCH):
                 batch = found[start : start + BATCH]
@@ -254,11 +257,9 @@ class GridFSStore:
                 if not dry_run:
                     await files.delete_many({"_id": {"$in": ids}})
                     await chunks.delete_many({"files_id": {"$in": ids}})
-                    if kind.name == "image" and older_than is not None:
+                    if bucket == BUCKETS["image"] and older_than is not None:
                         _add(counts, THUMBNAILS, await self._thumbnails_delete(of_ids=ids))
-                _add(counts, bucket_name(kind), (len(ids), sum(int(f.get("length", 0)) for f in batch)))
-        if older_than is None and not dry_run:
-            _add(counts, THUMBNAILS, await self._thumbnails_delete(room_id=room_id))
+                _add(counts, bucket, (len(ids), sum(int(f.get("length", 0)) for f in batch)))
         return counts
 
     def totals_sync(self) -> dict[str, dict[str, int]]:

@@ -29,7 +29,7 @@ from bson import ObjectId
 
 from rooms.documents import MESSAGES, ROOMS, message_new, room_new
 from tests.factories import tagged_media
-from voice.gridfs_store import bucket_name, chunks_collection, files_collection
+from voice.gridfs_store import THUMBNAILS, bucket_name, chunks_collection, files_collection
 from voice.kinds import KINDS
 
 
@@ -205,6 +205,7 @@ def room_leftovers(db, room_id: str, file_ids=()) -> dict:
         counts[f"{kind}.files"] = len(ids)
         ids += [file_id for k, file_id in file_ids if k == kind]
         counts[f"{kind}.chunks"] = media_chunk_count(db, kind=kind, file_ids=ids)
+    counts["thumbnails"] = db[f"{THUMBNAILS}.files"].count_documents({"metadata.roomId": room_id})
     return counts
 
 
@@ -243,6 +244,18 @@ def media_orphan_chunks(db, *, kind: str) -> set:
     """Ids of chunks whose file has no files document (what a failed upload must not leave)."""
     files = set(files_collection(db, KINDS[kind]).distinct("_id"))
     return set(chunks_collection(db, KINDS[kind]).distinct("files_id")) - files
+
+
+def media_thumbnails(db, *, file_id) -> list[dict]:
+    """The stored thumbnails (files documents) of image `file_id`, with their chunk counts."""
+    docs = list(db[f"{THUMBNAILS}.files"].find({"metadata.thumbnailOf": ObjectId(file_id)}))
+    for doc in docs:
+        doc["chunks"] = db[f"{THUMBNAILS}.chunks"].count_documents({"files_id": doc["_id"]})
+    return docs
+
+
+def media_thumbnails_of_room(db, *, room_id: str) -> list[dict]:
+    return list(db[f"{THUMBNAILS}.files"].find({"metadata.roomId": room_id}))
 
 
 def media_file_remove(db, *, kind: str, file_id) -> None:

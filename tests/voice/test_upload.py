@@ -26,7 +26,8 @@ def test_every_accepted_audio_type_is_stored_with_its_detected_type(upload, mong
     stored = media_file(mongo, kind="voice", file_id=file_id)
     description = stored["metadata"].pop("description")
     assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type}
-    assert list(description) == ["duration", "waveform"] and 450 <= description["duration"] <= 600
+    assert list(description) == ["duration", "waveform"] and description["duration"] >= 450
+    assert len(description["waveform"]) == 64
     assert stored["length"] == len(media_content(mongo, kind="voice", file_id=file_id)) > 0
 
 

@@ -254,6 +254,11 @@ def media_thumbnails(db, *, file_id) -> list[dict]:
     return docs
 
 
+def thumbnail_orphan_chunks(db) -> set:
+    """Ids of thumbnail chunks without a files document (a losing concurrent copy must not leave them)."""
+    return set(db[f"{THUMBNAILS}.chunks"].distinct("files_id")) - set(db[f"{THUMBNAILS}.files"].distinct("_id"))
+
+
 def media_thumbnails_of_room(db, *, room_id: str) -> list[dict]:
     return list(db[f"{THUMBNAILS}.files"].find({"metadata.roomId": room_id}))
 

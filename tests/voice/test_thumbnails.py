@@ -1,15 +1,24 @@
 """Issue 13: GET /api/image/<id>?w=<width> — a stored WebP thumbnail per width of THUMBNAIL_WIDTHS,
 made once, served with the original's headers, and gone with its image and its room."""
 
+import asyncio
 import io
 import json
 from datetime import timedelta
 
+import httpx
 import pytest
 from bson import ObjectId
 from PIL import Image
 
-from tests.factories import media_thumbnails, media_thumbnails_of_room, now, room_leftovers, tagged_media
+from tests.factories import (
+    media_thumbnails,
+    media_thumbnails_of_room,
+    now,
+    room_leftovers,
+    tagged_media,
+    thumbnail_orphan_chunks,
+)
 from tests.ops_support import manage
 
 WIDTHS = [160, 320, 640]  # settings.THUMBNAIL_WIDTHS' default
@@ -131,3 +140,13 @@ def test_room_stats_shows_thumbnail_bytes(http, mongo_uri, photo):
     thumbnails = json.loads(result.stdout)["media"]["thumbnails"]
     assert thumbnails["files"] >= 1 and thumbnails["bytes"] >= len(body)
     assert "thumbnails" in manage("room_stats", mongo_uri=mongo_uri).stdout
+
+
+async def test_concurrent_first_requests_store_one_thumbnail(server, mongo, photo):
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        responses = await asyncio.gather(*(client.get(photo, params={"w": 320}) for _ in range(6)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1 and len({r.headers["etag"] for r in responses}) == 1
+    (stored,) = media_thumbnails(mongo, file_id=file_id_of(photo))
+    assert stored["length"] == len(responses[0].content)
+    assert thumbnail_orphan_chunks(mongo) == set()

@@ -101,10 +101,20 @@ def webp(width: int = 16, height: int = 8) -> bytes:
     return _pillow("WEBP", width, height, quality=90)
 
 
+# A real container header followed by filler, per audio type: detected, then refused (415).
+AUDIO_HEADS = {
+    "audio/webm": bytes.fromhex("1A45DFA3") + b"\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08"
+    + b"\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02" + bytes(4096),
+    "audio/ogg": b"OggS\x00\x02" + bytes(22) + b"\x01\x13OpusHead" + bytes(4096),
+    "audio/mp4": struct.pack(">I", 24) + b"ftypiso5\x00\x00\x00\x01iso5mp41" + bytes(4096),
+    "audio/mpeg": b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(4096),
+}
+
+
 def undecodable(kind: str) -> bytes:
     """Bytes whose head is a supported type but that do not decode (detected, then 415)."""
     if kind == "voice":
-        return bytes.fromhex("1A45DFA3") + b"\x9f\x42\x86\x81\x01\x42\x82\x84webm" + bytes(9000)
+        return AUDIO_HEADS["audio/webm"] + bytes(5000)
     return b"\x89PNG\r\n\x1a\n" + bytes(9000)
 
 

@@ -13,7 +13,8 @@ Prints JSON lines (not a test; asserts nothing). Items:
 `--project` (default: this checkout; pass an export of another commit, e.g. main before
 issue 13, to get the "before" figures), and POSTs each item as the web client does: `rounds`
 sequential uploads (latency p50/p90, upload answered = file stored), then `clients`
-concurrent clients doing `rounds` uploads each (uploads/s), and the first 320-wide thumbnail
+concurrent clients doing `rounds` uploads each (uploads/s; meanwhile GET /api/health every
+50 ms shows whether the event loop stalls), and the first 320-wide thumbnail
 request (`?w=320`, made then stored) against a later one (read back). The latency a change
 adds is the difference between two such runs on the same inputs.
 """
@@ -115,18 +116,36 @@ def upload_figures(url: str, *, kind: str, data: bytes, content_type: str, round
             for _ in range(rounds):
                 post(client)
 
+    probes: list[float] = []
+    done = threading.Event()
+
+    def probe():
+        """The event loop's responsiveness meanwhile: GET /api/health every 50 ms."""
+        with httpx.Client(base_url=url, timeout=60) as client:
+            while not done.wait(0.05):
+                started = time.perf_counter()
+                client.get("/api/health")
+                probes.append((time.perf_counter() - started) * 1000)
+
     threads = [threading.Thread(target=worker) for _ in range(clients)]
+    prober = threading.Thread(target=probe)
+    prober.start()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    done.set()
+    prober.join()
     samples.sort()
+    probes.sort()
     return {
         "upload_ms_p50": round(statistics.median(samples), 1),
         "upload_ms_p90": round(samples[int(len(samples) * 0.9) - 1 if len(samples) > 1 else 0], 1),
         f"uploads_per_s_{clients}_clients": round(clients * rounds / elapsed, 2),
+        "health_ms_p50_during": round(statistics.median(probes), 1) if probes else None,
+        "health_ms_max_during": round(probes[-1], 1) if probes else None,
         "sent_bytes": len(data),
         "stored_bytes": stored_bytes,
         "url": stored.json()["url"],

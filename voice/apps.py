@@ -1,4 +1,5 @@
 import asyncio
+import logging
 
 from django.apps import AppConfig
 
@@ -27,3 +28,4 @@ async def media_pool_stop() -> None:
     from voice.processing import media_pool_shutdown
 
     await asyncio.to_thread(media_pool_shutdown)
+    logging.getLogger(__name__).info("media worker pool stopped")

@@ -65,6 +65,8 @@ def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory,
     assert returncode == 0, server.log_tail()
     log = server.log_tail(100_000)
     assert "SIGTERM: stopped listening" in log and "in-flight requests finished; stopping" in log
+    # The media pool that processed the uploads stops only after them.
+    assert log.index("in-flight requests finished; stopping") < log.index("media worker pool stopped")
     assert "Traceback" not in log
     deadline = time.monotonic() + 30
     while pid_alive(db_pid) and time.monotonic() < deadline:

@@ -349,6 +349,9 @@ class GridFSStore:
 
 
 def _add(counts: dict[str, tuple[int, int]], bucket: str, more: tuple[int, int]) -> None:
+    """Add (files, bytes) to a bucket's count; a bucket with nothing removed is not listed."""
+    if more == (0, 0):
+        return
     number, size = counts.get(bucket, (0, 0))
     counts[bucket] = (number + more[0], size + more[1])
 

@@ -9,23 +9,26 @@ code points of the planes, and lone surrogates (python-socketio's client sends t
 
 Every fuzz test runs under `FUZZ_SETTINGS`: derandomized, without an example database, so a
 CI run and a local run try the same examples (docs/decisions.md, "Fuzzing"). A deeper run
-multiplies the bounded example counts: `CHILLOUT_FUZZ_SCALE=20 pytest tests/...`.
+multiplies the bounded example counts (`CHILLOUT_FUZZ_SCALE=20`); an exploring run draws new
+examples each time (`CHILLOUT_FUZZ_RANDOM=1`) and prints a reproduction blob on failure.
 """
 
 from __future__ import annotations
 
 import os
 
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 FUZZ_SCALE = max(1, int(os.environ.get("CHILLOUT_FUZZ_SCALE", "1")))
+FUZZ_RANDOM = os.environ.get("CHILLOUT_FUZZ_RANDOM", "") == "1"  # exploration: new examples on every run
 
 FUZZ_SETTINGS = settings(
-    derandomize=True,
+    derandomize=not FUZZ_RANDOM,
     database=None,
     deadline=None,
-    print_blob=False,
+    print_blob=FUZZ_RANDOM,  # a random failure prints its @reproduce_failure blob
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 
@@ -98,4 +101,47 @@ hostile_values = st.one_of(st.sampled_from(OPERATOR_OBJECTS), json_values)
 def weighted(*branches: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
     """One of `branches`, each drawn with its weight; shrinks towards the first."""
     choices = [strategy for weight, strategy in branches for _ in range(weight)]
-    return st.integers(min_value=0, max_value=len(choices) - 1).flatmap(lambda index: choices[index])
+    return st.sampled_from(choices).flatmap(lambda strategy: strategy)  # integers() would favour the ends
+
+
+# --- values for the events' fields: plausible, at the limits, awkward -------------------------
+
+MAX_MEDIA_URL_CHARS = 2048
+MAX_SOCKET_ID_CHARS = 64
+MAX_RELAY_BYTES = getattr(django_settings, "MAX_RELAY_BYTES", 65536)
+ABSOLUTE_URL_TEMPLATES = ("http://evil.example{}", "https://localhost:1{}")  # the host is not trusted, not refused
+URL_TEMPLATES = (*ABSOLUTE_URL_TEMPLATES, "ftp://host{}", "//host{}", "{}?x=1", "{}#f", "{}/..", "javascript:{}",
+                 " {}", "{}\n")
+
+hex_ids = st.binary(min_size=12, max_size=12).map(lambda raw: raw.hex())
+
+room_ids = st.one_of(
+    awkward_text,
+    near_limit(django_settings.MAX_ROOM_ID_CHARS),
+    st.sampled_from(["a/b", "/socket.io", " ", "lone \ud800 surrogate", "nul\x00room"]),
+)
+usernames = st.one_of(
+    st.sampled_from(["alice", "carol", "", "Anonymous", "System", " system ", "\uff33\uff39\uff33\uff34\uff25\uff2d",
+                     "\u0405ystem", "System\u200b", "\udfff", "\u202eecila"]),
+    awkward_text,
+    near_limit(django_settings.MAX_USERNAME_CHARS),
+)
+message_texts = st.one_of(
+    awkward_text.filter(bool),
+    near_limit(django_settings.MAX_MESSAGE_CHARS),
+    st.sampled_from(["", " ", "\u3000\n\t", "\x00", "x\x00y", "a\ud800b", "\U0001f600" * 3]),
+)
+media_paths = st.builds("/api/{}/{}".format, st.sampled_from(["voice", "image", "video"]), hex_ids)
+media_urls = st.one_of(
+    media_paths,
+    st.builds(str.format, st.sampled_from(URL_TEMPLATES), media_paths),
+    awkward_text,
+    near_limit(MAX_MEDIA_URL_CHARS),
+)
+message_ids = st.one_of(hex_ids, hex_ids.map(str.upper), awkward_text, near_limit(24))
+socket_ids = st.one_of(awkward_text, near_limit(MAX_SOCKET_ID_CHARS))
+relay_bodies = st.one_of(
+    json_objects,
+    st.builds(lambda size: {"type": "offer", "sdp": "v=0\r\n" + "a" * size},
+              st.sampled_from([MAX_RELAY_BYTES - 100, MAX_RELAY_BYTES + 1])),
+)

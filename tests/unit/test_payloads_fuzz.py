@@ -15,7 +15,7 @@ from functools import partial
 import pytest
 from bson import ObjectId
 from django.conf import settings
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chillout_project.errors import InvalidInput
@@ -24,7 +24,7 @@ from tests import strategies
 from tests.strategies import fuzz_examples, hostile_values, json_values, weighted
 from voice.kinds import IMAGE, VOICE
 
-EXAMPLES = 100
+EXAMPLES = 60
 URL_IGNORED = str.maketrans("", "", "\t\r\n")
 
 PARSERS = {
@@ -62,6 +62,21 @@ arguments = weighted(
 )
 
 
+# Found by tests/realtime/test_fuzz.py: every field valid but for a lone surrogate. Kept as an explicit
+# example so that the fixed run always tries it.
+LONE_SURROGATES = {
+    "roomId": "lone \ud800 surrogate",
+    "username": "\udfff",
+    "message": "a\ud800b",
+    "url": "/api/voice/0123456789abcdef01234567",
+    "messageId": "0123456789abcdef01234567",
+    "to": "\ud800",
+    "offer": {},
+    "answer": {},
+    "candidate": {},
+}
+
+
 def assert_within_bounds(payload) -> None:
     """Every field of a parsed payload has the type and bounds the contract gives it."""
     for field in dataclasses.fields(payload):
@@ -91,7 +106,10 @@ def assert_unicode_text(payload) -> None:
     for field in dataclasses.fields(payload):
         value = getattr(payload, field.name)
         if isinstance(value, str):
-            value.encode()  # raises on a lone surrogate
+            try:
+                value.encode()
+            except UnicodeEncodeError as exc:
+                pytest.fail(f"{field.name} is not storable text: {value!r:.200} ({exc})")
 
 
 @pytest.mark.parametrize("name", list(PARSERS))
@@ -119,6 +137,7 @@ def test_any_arguments_through_payload_object_parse_to_unicode_text_or_are_inval
 
     @fuzz_examples(EXAMPLES)
     @given(args=arguments)
+    @example(args=(LONE_SURROGATES,))
     def one_emit(args: tuple) -> None:
         try:
             payload = parse(payloads.payload_object(args))

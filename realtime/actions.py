@@ -50,7 +50,7 @@ from rooms.services import (
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
 from rooms.wire import message_edited_wire, message_wire
 from voice.kinds import IMAGE, VOICE, MediaKind
-from voice.media import media_delete_by_path
+from voice.media import media_delete_by_path, media_description
 from voice.selectors import media_file_in_room
 
 logger = logging.getLogger(__name__)
@@ -249,6 +249,7 @@ async def do_media_send(*, connection: Connection, kind: MediaKind, payload: Med
         text=send.text,
         type=kind.name,
         url=kind.path(payload.file_id),
+        media=await media_description(kind=kind, file_id=payload.file_id),
         client_offset=payload.client_offset,
     )
 
@@ -266,18 +267,28 @@ async def do_message_post(
     text: str,
     type: str = "text",
     url: str | None = None,
+    media: dict | None = None,
     client_offset: str | None = None,
 ) -> dict:
-    """Store a message as the socket's bound name, then send it to the whole room.
+    """Store a message as the socket's bound name, then send it to the whole room (`media`:
+    the file's description, stored in the message so history needs no lookup).
 
     With a `client_offset` already stored (a repeat after a lost ack), nothing is stored or
     sent: the original is returned for the ack."""
     if client_offset is None:
-        doc = await message_create(room_id=binding.room_id, username=binding.username, text=text, type=type, url=url)
+        doc = await message_create(
+            room_id=binding.room_id, username=binding.username, text=text, type=type, url=url, media=media
+        )
         created = True
     else:
         doc, created = await message_create_once(
-            room_id=binding.room_id, username=binding.username, text=text, type=type, url=url, client_offset=client_offset
+            room_id=binding.room_id,
+            username=binding.username,
+            text=text,
+            type=type,
+            url=url,
+            media=media,
+            client_offset=client_offset,
         )
     wire = message_wire(doc, media_base=connection.media_base)
     if created:

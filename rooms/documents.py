@@ -14,7 +14,7 @@ field names they use are the constants below, taken from these classes.
 
 from bson import ObjectId
 from django.conf import settings
-from mongoengine import DateTimeField, Document, IntField, ObjectIdField, StringField
+from mongoengine import DateTimeField, Document, IntField, ListField, ObjectIdField, StringField
 
 MAX_CLIENT_OFFSET_CHARS = 64
 
@@ -49,6 +49,13 @@ class Message(Document):
     url = StringField(null=True)
     created_at = DateTimeField(db_field="createdAt", required=True)
     call_initiator = StringField(db_field="callInitiator")
+    # The media description, copied from the file when a media message is stored (history
+    # needs no lookup in `voice`): voice notes `duration` (ms) and `waveform` (64 ints
+    # 0–255), images `width` and `height` (as displayed). Absent on other messages.
+    duration = IntField()
+    waveform = ListField(IntField())
+    width = IntField()
+    height = IntField()
     # Set by an edit (`rooms.services.message_edit`); absent when never edited.
     edited_at = DateTimeField(db_field="editedAt")
     # The sender's id of this send (contract §4 `clientOffset`), never on the wire: a repeat
@@ -84,6 +91,7 @@ CREATED_AT = _stored(Message, "created_at")
 CALL_INITIATOR = _stored(Message, "call_initiator")
 EDITED_AT = _stored(Message, "edited_at")
 CLIENT_OFFSET = _stored(Message, "client_offset")
+MEDIA_FIELDS = tuple(_stored(Message, f) for f in ("duration", "waveform", "width", "height"))  # wire order too
 
 
 def room_new(*, room_id: str, last_activity) -> dict:
@@ -92,9 +100,20 @@ def room_new(*, room_id: str, last_activity) -> dict:
 
 
 def message_new(
-    *, room_id: str, username: str, text: str, type: str, url: str | None, created_at, call_initiator=None, client_offset=None
+    *,
+    room_id: str,
+    username: str,
+    text: str,
+    type: str,
+    url: str | None,
+    created_at,
+    call_initiator=None,
+    media=None,
+    client_offset=None,
 ) -> dict:
-    """A new message document (fields as `Message` declares them; `_id` made by the app)."""
+    """A new message document (fields as `Message` declares them; `_id` made by the app).
+
+    `media`: the file's description (`MEDIA_FIELDS` keys); other keys are ignored."""
     doc = {
         "_id": ObjectId(),
         ROOM_ID: room_id,
@@ -106,6 +125,9 @@ def message_new(
     }
     if call_initiator is not None:
         doc[CALL_INITIATOR] = call_initiator
+    for name in MEDIA_FIELDS:
+        if media and media.get(name) is not None:
+            doc[name] = media[name]
     if client_offset is not None:
         doc[CLIENT_OFFSET] = client_offset
     return doc

@@ -149,10 +149,12 @@ async def message_create(
     type: str = "text",
     url: str | None = None,
     call_initiator: str | None = None,
+    media: dict | None = None,
     client_offset: str | None = None,
 ) -> dict:
     """Store one message and return the stored document (the app makes `_id`/`createdAt`).
 
+    `media`: the description of the file a media message names (`voice.media.media_description`).
     With `client_offset`, raises `DuplicateKeyError` when the same send is stored already
     (see `message_create_once`)."""
     now = utc_now()
@@ -164,6 +166,7 @@ async def message_create(
         url=url,
         created_at=now,
         call_initiator=call_initiator,
+        media=media,
         client_offset=client_offset,
     )
     await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=now))
@@ -178,7 +181,14 @@ async def message_by_client_offset(*, room_id: str, username: str, client_offset
 
 
 async def message_create_once(
-    *, room_id: str, username: str, text: str, client_offset: str, type: str = "text", url: str | None = None
+    *,
+    room_id: str,
+    username: str,
+    text: str,
+    client_offset: str,
+    type: str = "text",
+    url: str | None = None,
+    media: dict | None = None,
 ) -> tuple[dict, bool]:
     """Store a send identified by `client_offset` unless it is stored already.
 
@@ -192,7 +202,7 @@ async def message_create_once(
         return original, False
     try:
         return await message_create(
-            room_id=room_id, username=username, text=text, type=type, url=url, client_offset=client_offset
+            room_id=room_id, username=username, text=text, type=type, url=url, media=media, client_offset=client_offset
         ), True
     except DuplicateKeyError:
         original = await message_by_client_offset(room_id=room_id, username=username, client_offset=client_offset)

@@ -120,6 +120,13 @@ async function main() {
   out.after = alice.log;
   out.handled = alice.handled;
   out.bobLog = bob.log;
+  if (process.env.HOLD_MS) {
+    // Both stay connected a while (e.g. past the reaping of a killed process), then talk again.
+    await new Promise((resolve) => setTimeout(resolve, Number(process.env.HOLD_MS)));
+    await ack(bob, "send_message", { roomId, username: "bob", message: "after the hold" });
+    await seen(alice, "after the hold", ([e, p]) => e === "receive_message" && p.message === "after the hold");
+    out.bobOnlineAfterHold = bob.log.filter(([e]) => e === "online_users").map(([, p]) => p);
+  }
   console.log(JSON.stringify(out));
   process.exit(0);
 }

@@ -12,6 +12,7 @@ tests/realtime/test_recovery_server.py.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,13 +27,14 @@ MESSAGE_KEYS = ["username", "message", "type", "url", "_id", "createdAt"]
 
 
 def recovery_flow_run(url_a: str, url_b: str, room_id: str, *, transport: str = "websocket", mode: str = "blip",
-                      arg: str = "-") -> dict:  # fmt: skip
+                      arg: str = "-", hold_ms: int = 0) -> dict:  # fmt: skip
     node = shutil.which("node")
     assert node, "node is not installed"
     assert (NODE_DIR / "node_modules" / "socket.io-client").is_dir(), "run `npm ci --prefix tests/node` first"
     result = subprocess.run(
         [node, str(NODE_DIR / "chillout_recovery.mjs"), url_a, url_b, room_id, transport, mode, arg],
         cwd=NODE_DIR, capture_output=True, text=True, timeout=180,
+        env={**os.environ, **({"HOLD_MS": str(hold_ms)} if hold_ms else {})},
     )  # fmt: skip
     lines = result.stdout.strip().splitlines()
     assert result.returncode == 0 and lines, f"node failed ({result.returncode}): {result.stdout}\n{result.stderr}"
@@ -134,3 +136,15 @@ def test_recovery_off_sends_no_pid_and_no_offsets(server_factory, room_id):
     assert out["pid"] is None and "recovered" not in out  # socket.io-client: `pid && ...` is undefined
     assert out["sameSid"] is False
     assert all(len(entry) == 2 for entry in out["before"] + out["after"]), out["after"]
+
+
+def test_a_log_that_no_longer_reaches_back_gives_a_fresh_connection(server_factory, mongo, room_id):
+    """More missed broadcasts than RECOVERY_MAX_EVENTS: an ordinary connection, never an error;
+    the re-sent message (lost ack) implicitly joins the room and is still stored once."""
+    small = server_factory(SEND_RATE="0", RECOVERY_MAX_EVENTS="5")
+    out = recovery_flow_run(small.url, small.url, room_id)
+    assert out["recovered"] is False and out["sameSid"] is False
+    assert out["resendAck"]["ok"] is True
+    assert [d["message"] for d in stored_messages(mongo, room_id)].count("sent at the blip") == 1
+    assert out["bobParticipants"] == []
+    assert [summary(entry) for entry in out["after"]][-1] == ("receive_message", "after")

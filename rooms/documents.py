@@ -110,12 +110,14 @@ def message_new(
     call_initiator=None,
     media=None,
     client_offset=None,
+    message_id: ObjectId | None = None,
 ) -> dict:
-    """A new message document (fields as `Message` declares them; `_id` made by the app).
+    """A new message document (fields as `Message` declares them; `_id` made by the app,
+    or `message_id`).
 
     `media`: the file's description (`MEDIA_FIELDS` keys); other keys are ignored."""
     doc = {
-        "_id": ObjectId(),
+        "_id": message_id or ObjectId(),
         ROOM_ID: room_id,
         "username": username,
         "message": text,

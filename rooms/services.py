@@ -151,6 +151,7 @@ async def message_create(
     call_initiator: str | None = None,
     media: dict | None = None,
     client_offset: str | None = None,
+    message_id: ObjectId | None = None,
 ) -> dict:
     """Store one message and return the stored document (the app makes `_id`/`createdAt`).
 
@@ -168,6 +169,7 @@ async def message_create(
         call_initiator=call_initiator,
         media=media,
         client_offset=client_offset,
+        message_id=message_id,
     )
     await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=now))
     _known.mark(key=room_id)
@@ -200,15 +202,23 @@ async def message_create_once(
     original = await message_by_client_offset(room_id=room_id, username=username, client_offset=client_offset)
     if original is not None:
         return original, False
+    message_id = ObjectId()
     try:
         return await message_create(
-            room_id=room_id, username=username, text=text, type=type, url=url, media=media, client_offset=client_offset
+            room_id=room_id,
+            username=username,
+            text=text,
+            type=type,
+            url=url,
+            media=media,
+            client_offset=client_offset,
+            message_id=message_id,
         ), True
     except DuplicateKeyError:
         original = await message_by_client_offset(room_id=room_id, username=username, client_offset=client_offset)
         if original is None:
             raise  # another unique index: not a repeat
-        return original, False
+        return original, original["_id"] == message_id  # ours: a retried insert whose first attempt landed
 
 
 async def message_edit(*, room_id: str, message_id: str | ObjectId, username: str, text: str) -> dict:

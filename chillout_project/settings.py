@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from chillout_project.write_concern import write_concern_from_setting
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -67,6 +69,14 @@ MONGO_TIMEOUT_MS = env.int("MONGO_TIMEOUT_MS", default=5000)
 # The embedded server closes connections idle for 300 s; stay well below that.
 MONGO_MAX_IDLE_MS = env.int("MONGO_MAX_IDLE_MS", default=120_000)
 MONGO_POOL_SIZE = env.int("MONGO_POOL_SIZE", default=100)
+# When a write counts as done (acked, answered 200, broadcast): `journaled` (default, j:true),
+# `majority` (replica sets: w:majority, j:true, wtimeout MONGO_TIMEOUT_MS) or `fast` (w:1 without
+# the journal: a database crash loses the last moments). See chillout_project/write_concern.py.
+MONGO_WRITE_CONCERN = env.str("MONGO_WRITE_CONCERN", default="journaled")
+try:
+    write_concern_from_setting(MONGO_WRITE_CONCERN)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 EMBEDDED_DB_STARTUP_TIMEOUT = env.float("EMBEDDED_DB_STARTUP_TIMEOUT", default=60.0)
 EMBEDDED_DB_TTL_SWEEP_SECONDS = env.float("EMBEDDED_DB_TTL_SWEEP_SECONDS", default=60.0)
 

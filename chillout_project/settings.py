@@ -95,6 +95,9 @@ HISTORY_CACHE_MESSAGES = env.int("HISTORY_CACHE_MESSAGES", default=2000)
 # longest an insert may take to be acknowledged after its _id is made (plus clock skew).
 # A read costs about the messages the room received in this window.
 HISTORY_CACHE_LAG_SECONDS = env.float("HISTORY_CACHE_LAG_SECONDS", default=10.0)
+# Bytes of message JSON the whole cache holds at most (a room's entry keeps its newest
+# messages that fit; least recently read rooms go first). 0 = no byte bound.
+HISTORY_CACHE_BYTES = env.int("HISTORY_CACHE_BYTES", default=64 * 1024 * 1024)
 # An entry is read whole again after this long (a backstop for the lag assumption).
 HISTORY_CACHE_MAX_AGE_SECONDS = env.float("HISTORY_CACHE_MAX_AGE_SECONDS", default=120.0)
 
@@ -105,6 +108,8 @@ PURGE_INTERVAL_SECONDS = env.float("PURGE_INTERVAL_SECONDS", default=3600.0)
 # Messages and files younger than this are never taken for orphans: a write that creates
 # a room and stores into it is not atomic, and must not be caught between its two steps.
 PURGE_GRACE_SECONDS = env.float("PURGE_GRACE_SECONDS", default=60.0)
+# An upload that no message names (claims) within this many seconds is deleted by the purge.
+UPLOAD_ATTACH_SECONDS = env.float("UPLOAD_ATTACH_SECONDS", default=3600.0)
 # How long the cross-process purge lease holds before another process may take it over.
 PURGE_LEASE_SECONDS = env.float("PURGE_LEASE_SECONDS", default=900.0)
 
@@ -132,6 +137,9 @@ SEND_BURST = env.int("SEND_BURST", default=20)
 RELAY_RATE = env.float("RELAY_RATE", default=50.0)
 RELAY_BURST = env.int("RELAY_BURST", default=200)
 MAX_CONNECTIONS_PER_IP = env.int("MAX_CONNECTIONS_PER_IP", default=200)
+# Uploads (voice and image together) per client IP: token bucket, per process; 0 = off.
+UPLOAD_RATE = env.float("UPLOAD_RATE", default=2.0)
+UPLOAD_BURST = env.int("UPLOAD_BURST", default=10)
 MAX_ROOM_ID_CHARS = 128
 MAX_USERNAME_CHARS = 64
 HISTORY_PAGE_MAX = 1000

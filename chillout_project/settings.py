@@ -98,6 +98,11 @@ HISTORY_CACHE_LAG_SECONDS = env.float("HISTORY_CACHE_LAG_SECONDS", default=10.0)
 # Bytes of message JSON the whole cache holds at most (a room's entry keeps its newest
 # messages that fit; least recently read rooms go first). 0 = no byte bound.
 HISTORY_CACHE_BYTES = env.int("HISTORY_CACHE_BYTES", default=64 * 1024 * 1024)
+# Messages per database batch when a full history is streamed (GET without `limit`, a room
+# the cache does not hold whole): bounds that read's memory whatever the room's size.
+HISTORY_STREAM_BATCH = env.int("HISTORY_STREAM_BATCH", default=500)
+if HISTORY_STREAM_BATCH < 1:
+    raise ImproperlyConfigured("HISTORY_STREAM_BATCH must be positive")
 # An entry is read whole again after this long (a backstop for the lag assumption).
 HISTORY_CACHE_MAX_AGE_SECONDS = env.float("HISTORY_CACHE_MAX_AGE_SECONDS", default=120.0)
 

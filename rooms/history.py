@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 import orjson
 from bson import ObjectId
 from django.conf import settings
-from pymongo import ASCENDING, DESCENDING
+from pymongo import DESCENDING
 
 from chillout_project.mongo import async_db
 from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID
@@ -170,9 +170,9 @@ async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
 async def _entry_reread(entry: _Entry, *, room_id: str) -> None:
     """Re-read a partial entry from its oldest message on: a range read, flat in history size."""
     synced = time.time()
-    query = {ROOM_ID: room_id, "_id": {"$gte": entry.ids[0]}} if entry.ids else {ROOM_ID: room_id}
-    docs = await async_db()[MESSAGES].find(query).sort("_id", ASCENDING).to_list(None)
-    docs = docs[-settings.HISTORY_CACHE_MESSAGES :]
+    docs = await _newest(
+        room_id=room_id, since=entry.ids[0] if entry.ids else None, count=settings.HISTORY_CACHE_MESSAGES
+    )
     entry.ids = [doc["_id"] for doc in docs]
     entry.parts = [message_part(doc) for doc in docs]
     entry.synced, entry.filled = synced, time.monotonic()
@@ -184,13 +184,28 @@ async def _entry_refresh(entry: _Entry, *, room_id: str) -> None:
     boundary = ObjectId.from_datetime(
         datetime.fromtimestamp(entry.synced - settings.HISTORY_CACHE_LAG_SECONDS, tz=UTC)
     )
-    query = {ROOM_ID: room_id, "_id": {"$gte": boundary}}
-    docs = await async_db()[MESSAGES].find(query).sort("_id", ASCENDING).to_list(None)
-    entry.ids, entry.parts, dropped = history_splice(
-        ids=entry.ids, parts=entry.parts, docs=docs, boundary=boundary, cap=settings.HISTORY_CACHE_MESSAGES
-    )
-    entry.complete = entry.complete and not dropped
+    cap = settings.HISTORY_CACHE_MESSAGES
+    docs = await _newest(room_id=room_id, since=boundary, count=cap + 1)
+    if len(docs) > cap:  # more new messages than the entry holds: they replace all of it
+        entry.ids, entry.parts, entry.complete = [d["_id"] for d in docs[1:]], [message_part(d) for d in docs[1:]], False
+    else:
+        entry.ids, entry.parts, dropped = history_splice(
+            ids=entry.ids, parts=entry.parts, docs=docs, boundary=boundary, cap=cap
+        )
+        entry.complete = entry.complete and not dropped
     entry.synced = synced
+
+
+async def _newest(*, room_id: str, since: ObjectId | None, count: int) -> list[dict]:
+    """At most the newest `count` messages from `since` on, oldest first: a read's memory is
+    bounded by the cache's size, however many messages arrived (another process may have
+    stored thousands since the entry's last read)."""
+    query: dict = {ROOM_ID: room_id}
+    if since is not None:
+        query["_id"] = {"$gte": since}
+    docs = await async_db()[MESSAGES].find(query).sort("_id", DESCENDING).limit(count).to_list(None)
+    docs.reverse()
+    return docs
 
 
 def history_splice(

@@ -10,10 +10,11 @@ run:  ## install into .venv and serve on http://localhost:$(PORT) with the embed
 	$(VENV)/bin/pip install --quiet --pre -r requirements/embedded.txt
 	$(VENV)/bin/python manage.py runserver 0.0.0.0:$(PORT)
 
-test: system-deps  ## install everything (Python, Node, Redis, nginx); every test under Daphne, then uvicorn
+test: system-deps  ## install everything (Python, Node, Redis, nginx); the import layers (.importlinter); every test under Daphne, then uvicorn
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --pre -r requirements/dev.txt
 	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
+	$(VENV)/bin/lint-imports
 	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest
 	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest
 

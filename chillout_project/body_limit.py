@@ -11,8 +11,9 @@ application, so under Daphne this saves Django's copy, not the network transfer;
 proxy's `client_max_body_size` is what stops the transfer early (docs/operations.md).
 """
 
-import orjson
 from django.conf import settings
+
+from chillout_project.http import asgi_json_send
 
 
 def request_body_cap() -> int:
@@ -63,12 +64,4 @@ def _content_length(scope) -> int | None:
 
 
 async def _too_large(send, cap: int) -> None:
-    body = orjson.dumps({"error": f"request body larger than {cap} bytes"})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await asgi_json_send(send, status=413, data={"error": f"request body larger than {cap} bytes"})

@@ -8,10 +8,12 @@ logs it and answers a generic JSON 500: never an HTML page, never a stack trace.
 
 import functools
 import logging
+from collections.abc import Callable
 
 import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError
 
 from chillout_project.errors import ChilloutError
@@ -54,9 +56,34 @@ def api_view(*methods: str):
     return decorate
 
 
+async def asgi_json_send(send, *, status: int, data, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """A whole JSON response sent straight on an ASGI `send`, for the layers in front of Django."""
+    body = orjson.dumps(data)
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+def media_origin(*, scheme: str, host: Callable[[], str], fallback_host: str) -> str:
+    """The origin that absolute media URLs start with, for REST and Socket.IO alike.
+
+    `PUBLIC_URL` when set; else `scheme://host`, with the Host the client sent if
+    `ALLOWED_HOSTS` allows it (as Django checks it for REST requests), else `fallback_host`
+    (the server's own address). The result ends up in URLs broadcast to a whole room, so
+    production should set `PUBLIC_URL`. `host` is called only without `PUBLIC_URL` (for REST
+    it is `request.get_host`, which refuses a Host not allowed).
+    """
+    if settings.PUBLIC_URL:
+        return settings.PUBLIC_URL
+    given = host()
+    if not given or not validate_host(split_domain_port(given)[0], settings.ALLOWED_HOSTS):
+        given = fallback_host
+    return f"{scheme}://{given}"
+
+
 def media_base(request: HttpRequest) -> str:
-    """The origin that absolute media URLs start with: `PUBLIC_URL`, else this request's."""
-    return settings.PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+    """`media_origin` of a REST request."""
+    return media_origin(scheme=request.scheme, host=request.get_host, fallback_host="")
 
 
 def handler400(request, exception=None):

@@ -1,10 +1,17 @@
 """The server process's lifetime: background tasks at start, a graceful stop on SIGTERM.
 
-Start. Daphne sends no ASGI lifespan events, so background tasks (the periodic purge, and
-with `REDIS_URL` the heartbeat and reaper registered by `realtime.cluster`) start with the
-first HTTP request or websocket connection (`ObservedApp` calls `background.start()`), on
-the server's own event loop. Servers that do send lifespan
-events (uvicorn) start them at `lifespan.startup` instead (`LifespanApp`).
+Registration, not start. Nothing here runs at import. The apps register what they need
+at composition time (`rooms` its periodic purge in `RoomsConfig.ready()`; `realtime` its
+shutdown hook and, with `REDIS_URL`, the heartbeat and reaper when asgi.py builds it):
+`startup_hook_add`, `background_loop_add`, `shutdown_hook_add`, `turn_taker_set`. The core
+never imports an app.
+
+Start. Daphne sends no ASGI lifespan events, so `startup()` (the startup hooks, e.g. the
+database connection, in a worker thread; then the background loops) runs on the first HTTP
+request or websocket connection (`ObservedApp` awaits it before passing the request on), on
+the server's own event loop. Servers that do send lifespan events (uvicorn) run it at
+`lifespan.startup` instead (`LifespanApp`). Concurrent first requests wait for the same
+start; one whose client went away does not cancel it.
 
 Stop. What Daphne does on its own on SIGTERM (read in daphne/server.py and Twisted's
 base.py): Twisted's handler calls `reactor.stop()`; Daphne's "before shutdown" trigger
@@ -30,7 +37,6 @@ A second SIGTERM, or SIGINT, stops at once as before.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 import sys
@@ -45,6 +51,31 @@ logger = logging.getLogger(__name__)
 
 _hooks: list[Callable[[], Awaitable[None]]] = []
 _loops: dict[str, Callable[[], Awaitable[None]]] = {}
+_startup_hooks: list[Callable[[], None]] = []
+_turn_taker: list[Callable[..., Awaitable[bool]]] = []
+
+
+def startup_hook_add(hook: Callable[[], None]) -> None:
+    """Register a blocking function run once at start, in a worker thread, before any
+    request is served (e.g. connecting the database, which may start the embedded one)."""
+    if hook not in _startup_hooks:
+        _startup_hooks.append(hook)
+
+
+def turn_taker_set(taker: Callable[..., Awaitable[bool]]) -> None:
+    """Who decides which process runs a periodic job: `taker(name=, seconds=) -> bool`.
+
+    Set by `realtime` (its shared state knows the other processes); unset, every process
+    takes every turn.
+    """
+    _turn_taker[:] = [taker]
+
+
+async def turn_take(*, name: str, seconds: float) -> bool:
+    """True if this process should run the periodic job `name` now (see `turn_taker_set`)."""
+    if not _turn_taker:
+        return True
+    return await _turn_taker[0](name=name, seconds=seconds)
 
 
 def shutdown_hook_add(hook: Callable[[], Awaitable[None]]) -> None:
@@ -53,15 +84,17 @@ def shutdown_hook_add(hook: Callable[[], Awaitable[None]]) -> None:
     For `realtime/`: e.g. disconnect every socket cleanly. Each hook gets at most the
     grace period; an exception is logged and the shutdown goes on.
     """
-    _hooks.append(hook)
+    if hook not in _hooks:
+        _hooks.append(hook)
 
 
 def background_loop_add(*, name: str, loop: Callable[[], Awaitable[None]]) -> None:
     """Register a coroutine function run as a background task for the process's lifetime.
 
-    For `realtime/` (the Redis heartbeat and reaper): registered at import, started with the
-    periodic purge by `BackgroundTasks.start`, cancelled by `BackgroundTasks.stop`. The loop
-    must catch its own errors: one that returns or raises is not restarted.
+    For the periodic purge (`rooms`) and the Redis heartbeat and reaper (`realtime`):
+    registered at composition time, started by `BackgroundTasks.start`, cancelled by
+    `BackgroundTasks.stop`. The loop must catch its own errors: one that returns or raises
+    is not restarted.
     """
     _loops[name] = loop
 
@@ -77,15 +110,7 @@ class BackgroundTasks:
         if self.started:
             return
         self.started = True
-        from realtime.state import state
-        from rooms.purge import purge_loop
-
         running = asyncio.get_running_loop()
-        interval = settings.PURGE_INTERVAL_SECONDS
-        if interval > 0:
-            turn = functools.partial(state.turn_take, name="purge", seconds=interval)
-            self.tasks.append(running.create_task(purge_loop(interval=interval, turn=turn), name="chillout-purge"))
-            logger.info("periodic purge every %s s", settings.PURGE_INTERVAL_SECONDS)
         for name, loop in _loops.items():
             self.tasks.append(running.create_task(loop(), name=name))
 
@@ -102,6 +127,24 @@ class BackgroundTasks:
 
 
 background = BackgroundTasks()
+_startup: list[asyncio.Task] = []
+
+
+async def startup() -> None:
+    """Run the startup hooks (in a thread: they block), then start the background loops.
+
+    Once per process; every caller waits for the same run, shielded so that a first
+    request cancelled by its client does not cancel the start.
+    """
+    if not _startup:
+        _startup.append(asyncio.get_running_loop().create_task(_startup_run(), name="chillout-startup"))
+    await asyncio.shield(_startup[0])
+
+
+async def _startup_run() -> None:
+    for hook in _startup_hooks:
+        await asyncio.to_thread(hook)
+    background.start()
 
 
 class LifespanApp:
@@ -116,7 +159,12 @@ class LifespanApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                background.start()
+                try:
+                    await startup()
+                except Exception as exc:
+                    logger.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await background.stop()

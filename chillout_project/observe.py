@@ -22,10 +22,10 @@ import asyncio
 import logging
 import time
 
-import orjson
 from asgiref.sync import markcoroutinefunction
 
 from chillout_project import metrics
+from chillout_project.http import asgi_json_send
 
 logger = logging.getLogger("chillout.request")
 
@@ -68,16 +68,18 @@ tracker = RequestTracker()
 
 
 class ObservedApp:
-    def __init__(self, app, *, on_first_scope=None):
+    """`startup`, when given, is awaited by every request or websocket until it has run once
+    (the process's start under servers without lifespan events: `lifecycle.startup`)."""
+
+    def __init__(self, app, *, startup=None):
         self.app = app
-        self.on_first_scope = on_first_scope
-        self._first_seen = False
+        self.startup = startup
+        self._started = startup is None
 
     async def __call__(self, scope, receive, send):
-        if not self._first_seen and scope["type"] in ("http", "websocket"):
-            self._first_seen = True
-            if self.on_first_scope is not None:
-                self.on_first_scope()
+        if not self._started and scope["type"] in ("http", "websocket"):
+            await self.startup()
+            self._started = True
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         # A long-poll waits for the next packet by design: it is neither latency nor work
@@ -138,17 +140,6 @@ class RouteMiddleware:
 
 
 async def _shutting_down(send) -> None:
-    body = orjson.dumps({"error": "server shutting down"})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-                (b"retry-after", b"1"),
-            ],
-        }
+    await asgi_json_send(
+        send, status=503, data={"error": "server shutting down"}, headers=[(b"connection", b"close"), (b"retry-after", b"1")]
     )
-    await send({"type": "http.response.body", "body": body})

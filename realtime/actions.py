@@ -1,9 +1,11 @@
 """What the Socket.IO events do: `check_*` refuse, `do_*` change things, `notify_*` emit.
 
 Handlers in `realtime.events` parse a payload and call one `do_*` here; the database is
-reached only through `rooms.services` / `voice.selectors` (async driver), the shared state
-only through `realtime.state`. A database write always finishes before the broadcast that
-announces it.
+reached only through `rooms.services` / `voice.selectors` / `voice.media` (async driver),
+the shared state only through `realtime.state`. A database write always finishes before
+the broadcast that announces it. A `check_*` reads at most (state, database) and raises;
+it never writes or emits. The rooms-online gauge moves where presence does: in
+`do_room_join` and `do_room_leave`, never per event.
 
 Concurrency. One socket's events run one at a time (see `realtime.connections`), but
 different sockets interleave at every `await`. So a `check_*` can be stale by the time the
@@ -21,10 +23,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
+
+from chillout_project import metrics
 from chillout_project.errors import Forbidden, InvalidInput, NotFound
-from realtime.connections import Connection, connection_sids
+from realtime.connections import Connection, connection_drop, connection_register, connection_sids
 from realtime.payloads import DeletePayload, MediaPayload, RelayPayload, TextPayload
-from realtime.server import sio
+from realtime.channels import room_channel
+from realtime.server import server
 from realtime.state import Binding, state
 from rooms.services import message_create, message_delete, message_media_create, room_ensure
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
@@ -69,19 +75,35 @@ RELAYS = (
 # --- rooms and presence -----------------------------------------------------------------
 
 
-async def check_member(*, connection: Connection, room_id: str, claimed: str | None) -> Binding:
+def check_member(*, binding: Binding | None, room_id: str, claimed: str | None) -> Binding | None:
+    """The socket's identity in `room_id` given its current `binding`; None if it is elsewhere.
+
+    Pure: the caller (`do_member_ensure`) does the implicit join. In its own room a socket
+    may not claim another name.
+    """
+    if binding is None or binding.room_id != room_id:
+        return None
+    if claimed is not None and claimed != binding.username:
+        raise Forbidden("username does not match the name this socket joined the room with")
+    return binding
+
+
+def implicit_username(*, binding: Binding | None, claimed: str | None) -> str:
+    """The name of an implicit join: the claimed one, else the socket's previous one, else `Anonymous`."""
+    return claimed or (binding.username if binding is not None else ANONYMOUS_USERNAME)
+
+
+async def do_member_ensure(*, connection: Connection, room_id: str, claimed: str | None) -> Binding:
     """The socket's identity in `room_id`, joining the room first if it is elsewhere.
 
     The implicit join exists because the web client re-sends no `join_room` after an
-    automatic reconnect; it joins with the claimed name, else the name the socket had,
-    else `Anonymous`. In its own room a socket may not claim another name.
+    automatic reconnect; it joins with `implicit_username`.
     """
-    binding = await state.binding_get(sid=connection.sid)
-    if binding is not None and binding.room_id == room_id:
-        if claimed is not None and claimed != binding.username:
-            raise Forbidden("username does not match the name this socket joined the room with")
-        return binding
-    username = claimed or (binding.username if binding is not None else ANONYMOUS_USERNAME)
+    binding = await state().binding_get(sid=connection.sid)
+    member = check_member(binding=binding, room_id=room_id, claimed=claimed)
+    if member is not None:
+        return member
+    username = implicit_username(binding=binding, claimed=claimed)
     await do_room_join(connection=connection, room_id=room_id, username=username)
     return Binding(room_id=room_id, username=username)
 
@@ -89,11 +111,12 @@ async def check_member(*, connection: Connection, room_id: str, claimed: str | N
 async def do_room_join(*, connection: Connection, room_id: str, username: str) -> None:
     """Move the socket into `room_id` as `username` (out of any other room first)."""
     await room_ensure(room_id=room_id)
-    previous = await state.binding_get(sid=connection.sid)
+    previous = await state().binding_get(sid=connection.sid)
     if previous is not None and previous != Binding(room_id=room_id, username=username):
         await do_room_leave(connection=connection)
-    online = await state.room_join(sid=connection.sid, room_id=room_id, username=username)
-    await sio.enter_room(connection.sid, room_id)
+    online = await state().room_join(sid=connection.sid, room_id=room_id, username=username)
+    await server().enter_room(connection.sid, room_channel(room_id=room_id))
+    await rooms_online_publish()
     await notify_online_users(room_id=room_id, online=online)
 
 
@@ -104,32 +127,75 @@ async def do_room_leave(*, connection: Connection) -> Binding | None:
     be served elsewhere, and be removed concurrently by another caller: only the one whose
     atomic `room_leave` / `call_leave` removed it announces it.
     """
-    binding = await state.binding_get(sid=connection.sid)
+    binding = await state().binding_get(sid=connection.sid)
     if binding is None:
         return None
     await do_call_leave(connection=connection, binding=binding)
-    left, online = await state.room_leave(sid=connection.sid)
-    await sio.leave_room(connection.sid, binding.room_id)
+    left, online = await state().room_leave(sid=connection.sid)
+    await server().leave_room(connection.sid, room_channel(room_id=binding.room_id))
     if left is None:
         return None
+    await rooms_online_publish()
     await notify_online_users(room_id=left.room_id, online=online)
     return left
 
 
+async def do_room_leave_event(*, connection: Connection, room_id: str) -> None:
+    """`leave_room`: leaving a room the socket is not in is a no-op."""
+    binding = await state().binding_get(sid=connection.sid)
+    if binding is not None and binding.room_id == room_id:
+        await do_room_leave(connection=connection)
+
+
+async def do_connection_open(*, sid: str, ip: str | None, media_base: str) -> bool:
+    """Count the connection against its IP's cap and start serving it; False if refused
+    (a refused connection never reaches `do_connection_close`)."""
+    if ip is not None and not await state().connection_acquire(ip=ip, limit=settings.MAX_CONNECTIONS_PER_IP):
+        return False
+    connection_register(sid=sid, ip=ip, media_base=media_base)
+    metrics.socket_connected()
+    return True
+
+
+async def do_connection_close(*, connection: Connection) -> None:
+    """After a disconnect: leave the room (and its call), forget the socket, release its IP slot.
+
+    The caller holds the socket's lock, so its last event has finished.
+    """
+    try:
+        await do_room_leave(connection=connection)
+    finally:
+        connection_drop(sid=connection.sid)
+        if connection.ip is not None:
+            await state().connection_release(ip=connection.ip)
+        metrics.socket_disconnected()
+
+
+async def rooms_online_publish() -> None:
+    """The rooms-online gauge, after a join or a leave changed presence."""
+    metrics.rooms_online_set(count=await state().rooms_online_count())
+
+
 async def do_sockets_disconnect() -> None:
     """Disconnect every socket of this process, each with its clean-up (see `events.disconnect`)."""
+    sio = server()
     await asyncio.gather(*(sio.disconnect(sid) for sid in connection_sids()), return_exceptions=True)
 
 
+async def room_emit(event: str, data, *, room_id: str, skip_sid: str | None = None) -> None:
+    """Send `event` to everyone in chat room `room_id` (but `skip_sid`), through its channel."""
+    await server().emit(event, data, room=room_channel(room_id=room_id), skip_sid=skip_sid)
+
+
 async def notify_online_users(*, room_id: str, online: list[str]) -> None:
-    await sio.emit("online_users", online, room=room_id)
+    await room_emit("online_users", online, room_id=room_id)
 
 
 # --- messages ----------------------------------------------------------------------------
 
 
 async def do_text_send(*, connection: Connection, payload: TextPayload) -> dict:
-    binding = await check_member(connection=connection, room_id=payload.room_id, claimed=payload.username)
+    binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
     return await do_message_post(connection=connection, binding=binding, event="receive_message", text=payload.text)
 
 
@@ -137,7 +203,7 @@ async def do_media_send(*, connection: Connection, kind: MediaKind, payload: Med
     """Store and announce a voice or image message for a file the sender uploaded to the room
     and no message owns yet (the service claims it for the message, atomically)."""
     await check_media_in_room(kind=kind, payload=payload)
-    binding = await check_member(connection=connection, room_id=payload.room_id, claimed=payload.username)
+    binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
     send = MEDIA_SENDS[kind]
     doc = await message_media_create(
         room_id=binding.room_id, username=binding.username, text=send.text, kind=kind, file_id=payload.file_id
@@ -160,17 +226,17 @@ async def do_message_post(
 
 async def notify_message(*, connection: Connection, room_id: str, doc: dict, event: str) -> dict:
     wire = message_wire(doc, media_base=connection.media_base)
-    await sio.emit(event, wire, room=room_id)
+    await room_emit(event, wire, room_id=room_id)
     return wire
 
 
 async def do_message_delete(*, connection: Connection, payload: DeletePayload) -> None:
     """Only the author (the socket's bound name) may delete; the service enforces it."""
-    binding = await check_member(connection=connection, room_id=payload.room_id, claimed=None)
+    binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=None)
     doc = await message_delete(room_id=binding.room_id, message_id=payload.message_id, username=binding.username)
     if doc.get("url"):
         await media_delete_by_path(path=doc["url"], message_id=doc["_id"])  # only the file it owns
-    await sio.emit("message_deleted", {"messageId": str(payload.message_id)}, room=binding.room_id)
+    await room_emit("message_deleted", {"messageId": str(payload.message_id)}, room_id=binding.room_id)
 
 
 # --- calls -------------------------------------------------------------------------------
@@ -178,8 +244,8 @@ async def do_message_delete(*, connection: Connection, payload: DeletePayload) -
 
 async def do_call_join(*, connection: Connection, room_id: str, claimed: str | None) -> None:
     """Put the socket in the room's call and announce it; a socket already in gets nothing."""
-    binding = await check_member(connection=connection, room_id=room_id, claimed=claimed)
-    others = await state.call_join(room_id=room_id, sid=connection.sid, username=binding.username)
+    binding = await do_member_ensure(connection=connection, room_id=room_id, claimed=claimed)
+    others = await state().call_join(room_id=room_id, sid=connection.sid, username=binding.username)
     if others is None:
         return
     try:
@@ -192,22 +258,22 @@ async def do_call_join(*, connection: Connection, room_id: str, claimed: str | N
         )
     except BaseException:
         # Nobody has been told yet: undo, so that a retry announces the join.
-        await state.call_leave(room_id=room_id, sid=connection.sid)
+        await state().call_leave(room_id=room_id, sid=connection.sid)
         raise
-    await sio.emit("call_notification", message_wire(doc, media_base=connection.media_base), room=room_id)
+    await room_emit("call_notification", message_wire(doc, media_base=connection.media_base), room_id=room_id)
     joined = {"socketId": connection.sid, "username": binding.username}
-    await sio.emit("user_joined_call", joined, room=room_id, skip_sid=connection.sid)
-    await sio.emit("call_participants", [member.wire() for member in others], to=connection.sid)
+    await room_emit("user_joined_call", joined, room_id=room_id, skip_sid=connection.sid)
+    await server().emit("call_participants", [member.wire() for member in others], to=connection.sid)
 
 
 async def do_call_leave_event(*, connection: Connection, room_id: str, claimed: str | None) -> None:
-    binding = await check_member(connection=connection, room_id=room_id, claimed=claimed)
+    binding = await do_member_ensure(connection=connection, room_id=room_id, claimed=claimed)
     await do_call_leave(connection=connection, binding=binding)
 
 
 async def do_call_leave(*, connection: Connection, binding: Binding) -> bool:
     """Take the socket out of its room's call; False (and nothing emitted) if it was not in it."""
-    if not await state.call_leave(room_id=binding.room_id, sid=connection.sid):
+    if not await state().call_leave(room_id=binding.room_id, sid=connection.sid):
         return False
     await notify_call_left(connection=connection, binding=binding)
     return True
@@ -230,8 +296,8 @@ async def notify_call_left(*, connection: Connection, binding: Binding) -> None:
         logger.exception("could not store the call-ended notice of %s in %s", connection.sid, binding.room_id)
     else:
         wire = message_wire(doc, media_base=connection.media_base)
-        await sio.emit("call_ended_notification", wire, room=binding.room_id)
-    await sio.emit("user_left_call", {"socketId": connection.sid}, room=binding.room_id, skip_sid=connection.sid)
+        await room_emit("call_ended_notification", wire, room_id=binding.room_id)
+    await room_emit("user_left_call", {"socketId": connection.sid}, room_id=binding.room_id, skip_sid=connection.sid)
 
 
 # --- WebRTC signaling --------------------------------------------------------------------
@@ -239,10 +305,10 @@ async def notify_call_left(*, connection: Connection, binding: Binding) -> None:
 
 async def check_relay_target(*, connection: Connection, to: str) -> Binding:
     """The sender's binding, if `to` is another socket in the same room."""
-    binding = await state.binding_get(sid=connection.sid)
+    binding = await state().binding_get(sid=connection.sid)
     if binding is None:
         raise Forbidden("join a room first")
-    target = await state.binding_get(sid=to) if to != connection.sid else None
+    target = await state().binding_get(sid=to) if to != connection.sid else None
     if target is None or target.room_id != binding.room_id:
         raise InvalidInput("to must be the socket id of another socket in your room")
     return binding
@@ -254,4 +320,4 @@ async def do_relay(*, connection: Connection, relay: Relay, payload: RelayPayloa
     data = {"from": connection.sid, relay.body_key: payload.body}
     if relay.with_username:
         data["username"] = binding.username
-    await sio.emit(relay.event, data, to=payload.to)
+    await server().emit(relay.event, data, to=payload.to)

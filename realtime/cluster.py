@@ -1,7 +1,8 @@
 """Several server processes as one (with `REDIS_URL`): the heartbeat and the reaper.
 
-Two background loops per process (and the Socket.IO manager's subscription), registered with `chillout_project.lifecycle` and so
-started with the periodic purge (on the first request or socket under Daphne):
+Two background loops per process (and the Socket.IO manager's subscription), registered with
+`chillout_project.lifecycle` by `cluster_register()` when the composition root builds
+`realtime`, and so started with the process (on the first request or socket under Daphne):
 
 * the heartbeat tells the others this process is alive, every quarter of
   `DEAD_PROCESS_SECONDS` (the key lives three quarters of it). If it finds it had been
@@ -17,7 +18,7 @@ started with the periodic purge (on the first request or socket under Daphne):
 So a killed process's users disappear within `DEAD_PROCESS_SECONDS` (its heartbeat's
 remaining life, at most 3/4 of it, plus one reaper period, 1/4), plus the time to write the
 notices.
-Without `REDIS_URL` (`state.shared` is False) nothing is registered.
+Without `REDIS_URL` (`state_shared()` is False) nothing is registered.
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
-from chillout_project import metrics
 from chillout_project.lifecycle import background_loop_add
 from realtime import actions
 from realtime.connections import Connection, connection_sids
 from realtime.server import pubsub_start
-from realtime.state import state
+from realtime.state import state, state_shared
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ async def every_period(*, what: str, step: Callable[[], Awaitable[None]]) -> Non
 
 
 async def heartbeat_step() -> None:
-    if await state.heartbeat():
+    if await state().heartbeat():
         return
     logger.error(
         "this process was taken for dead (no heartbeat for %s s): disconnecting its %d socket(s) so that they rejoin",
@@ -82,7 +82,7 @@ async def reaper_step() -> None:
     others still go.
     """
     reaped = 0
-    async for sid in state.dead_connections():
+    async for sid in state().dead_connections():
         try:
             await actions.do_room_leave(connection=Connection(sid=sid, ip=None, media_base=settings.PUBLIC_URL))
         except Exception:
@@ -90,7 +90,6 @@ async def reaper_step() -> None:
         reaped += 1
     if reaped:
         logger.warning("removed %d socket(s) of dead processes", reaped)
-        metrics.rooms_online_set(count=await state.rooms_online_count())
 
 
 async def heartbeat_loop() -> None:
@@ -101,9 +100,9 @@ async def reaper_loop() -> None:
     await every_period(what="reaping dead processes", step=reaper_step)
 
 
-def cluster_install() -> None:
-    """Register the two loops when other processes share the state; called once at import."""
-    if not state.shared:
+def cluster_register() -> None:
+    """Register the loops when other processes share the state (by `realtime.composition`)."""
+    if not state_shared():
         return
     background_loop_add(name="chillout-pubsub", loop=pubsub_start)
     background_loop_add(name="chillout-heartbeat", loop=heartbeat_loop)

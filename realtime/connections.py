@@ -16,8 +16,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 
+from chillout_project.http import media_origin
 from realtime.ratelimit import TokenBucket, bucket_create
 
 
@@ -63,18 +63,11 @@ def client_ip(environ: dict) -> str | None:
     return client[0] if client else None
 
 
-def media_base(environ: dict) -> str:
-    """`PUBLIC_URL`, else the scheme and Host the client used for the handshake.
-
-    The Host is checked against `ALLOWED_HOSTS` as Django does for REST requests; it ends up
-    in the URLs broadcast to the whole room, so production should set `PUBLIC_URL`.
-    """
-    if settings.PUBLIC_URL:
-        return settings.PUBLIC_URL
+def socket_media_base(environ: dict) -> str:
+    """`media_origin` of a Socket.IO handshake: the scheme and Host the client used, the
+    server's own address when that Host is not allowed."""
     scope = environ.get("asgi.scope", {})
     scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-    host = environ.get("HTTP_HOST", "")
-    if not host or not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
-        server = scope.get("server") or ("localhost", None)
-        host = f"{server[0]}:{server[1]}" if server[1] else server[0]
-    return f"{scheme}://{host}"
+    server = scope.get("server") or ("localhost", None)
+    fallback = f"{server[0]}:{server[1]}" if server[1] else server[0]
+    return media_origin(scheme=scheme, host=lambda: environ.get("HTTP_HOST", ""), fallback_host=fallback)

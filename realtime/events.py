@@ -1,5 +1,8 @@
 """The Socket.IO event handlers (contract §4): parse the payload, call one action, answer.
 
+`socket_event` only records a handler in this module's table; `events_register(sio)`
+(called by `realtime.composition`) puts them all on the server. Importing registers nothing.
+
 Every handler is wrapped by `socket_event`, which gives all of them the same behaviour:
 
 * one event at a time per socket, in arrival order (the socket's lock);
@@ -18,25 +21,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from django.conf import settings
+import socketio
 from socketio.exceptions import ConnectionRefusedError
 
 from chillout_project import metrics
 from chillout_project.errors import ChilloutError
 from chillout_project.http import DATABASE_DOWN
-from chillout_project.lifecycle import shutdown_hook_add
 from realtime import actions, payloads
-from realtime.cluster import cluster_install
-from realtime.connections import (
-    Connection,
-    client_ip,
-    connection_drop,
-    connection_get,
-    connection_register,
-    media_base,
-)
+from realtime.connections import Connection, client_ip, connection_get, socket_media_base
 from realtime.ratelimit import bucket_take
-from realtime.server import sio
+from realtime.server import server
 from realtime.state import state
 from voice.kinds import MediaKind
 
@@ -46,6 +40,8 @@ Action = Callable[[Connection, dict], Awaitable[dict | None]]
 
 WRITE_BUCKET = "write_bucket"
 RELAY_BUCKET = "relay_bucket"
+
+_handlers: dict[str, Callable] = {}
 
 
 def socket_event(name: str, *, bucket: str | None = None) -> Callable[[Action], Action]:
@@ -61,7 +57,7 @@ def socket_event(name: str, *, bucket: str | None = None) -> Callable[[Action], 
                     return {"ok": False, "error": "not connected"}
                 return await event_run(name=name, connection=connection, action=action, bucket=bucket, args=args)
 
-        sio.on(name, handler)
+        _handlers[name] = handler
         return action
 
     return register
@@ -86,7 +82,6 @@ async def event_run(*, name: str, connection: Connection, action: Action, bucket
             name=name, sid=connection.sid, reason="internal_error", error="internal server error", started=started
         )
     metrics.socket_event_record(event=name, outcome="handled", seconds=time.perf_counter() - started, sid=connection.sid)
-    await rooms_online_publish()  # joins and leaves, explicit or implicit, change it
     return {"ok": True, **(extra or {})}
 
 
@@ -97,26 +92,18 @@ def event_refused(*, name: str, sid: str, reason: str, error: str, started: floa
     return {"ok": False, "error": error}
 
 
-async def rooms_online_publish() -> None:
-    metrics.rooms_online_set(count=await state.rooms_online_count())
-
-
 # --- connection --------------------------------------------------------------------------
 
 
-@sio.event
 async def connect(sid: str, environ: dict, auth=None) -> None:
     """Count the connection against its IP's cap; refused ones never reach `disconnect`."""
     ip = client_ip(environ)
-    if ip is not None and not await state.connection_acquire(ip=ip, limit=settings.MAX_CONNECTIONS_PER_IP):
+    if not await actions.do_connection_open(sid=sid, ip=ip, media_base=socket_media_base(environ)):
         metrics.socket_event_record(event="connect", outcome="refused", reason="too_many_connections", sid=sid)
         raise ConnectionRefusedError("too many connections")
-    connection_register(sid=sid, ip=ip, media_base=media_base(environ))
-    metrics.socket_connected()
     logger.info("socket %s connected from %s", sid, ip)
 
 
-@sio.event
 async def disconnect(sid: str, reason=None) -> None:
     """Leave the room (and its call) after the socket's last event has finished."""
     connection = connection_get(sid=sid)
@@ -124,16 +111,10 @@ async def disconnect(sid: str, reason=None) -> None:
         return
     async with connection.lock:
         try:
-            await actions.do_room_leave(connection=connection)
+            await actions.do_connection_close(connection=connection)
         except Exception:
             logger.exception("clean-up of %s after disconnect failed", sid)
-        finally:
-            connection_drop(sid=sid)
-            if connection.ip is not None:
-                await state.connection_release(ip=connection.ip)
-            metrics.socket_disconnected()
-            await rooms_online_publish()
-            logger.info("socket %s disconnected (%s)", sid, reason)
+        logger.info("socket %s disconnected (%s)", sid, reason)
 
 
 async def sockets_close() -> None:
@@ -141,12 +122,16 @@ async def sockets_close() -> None:
     call roster, the persisted "left the audio call" notice), stop the server's tasks, and
     leave the shared state (with `REDIS_URL`: the others need not wait to reap this process)."""
     await actions.do_sockets_disconnect()
-    await sio.shutdown()
-    await state.close()
+    await server().shutdown()
+    await state().close()
 
 
-shutdown_hook_add(sockets_close)
-cluster_install()
+def events_register(sio: socketio.AsyncServer) -> None:
+    """Put every handler of this module on `sio` (once, by the composition root)."""
+    sio.on("connect", connect)
+    sio.on("disconnect", disconnect)
+    for name, handler in _handlers.items():
+        sio.on(name, handler)
 
 
 # --- rooms -------------------------------------------------------------------------------
@@ -162,10 +147,7 @@ async def join_room(connection: Connection, data: dict) -> dict:
 @socket_event("leave_room")
 async def leave_room(connection: Connection, data: dict) -> None:
     """Leaving a room the socket is not in is a no-op."""
-    payload = payloads.payload_room(data)
-    binding = await state.binding_get(sid=connection.sid)
-    if binding is not None and binding.room_id == payload.room_id:
-        await actions.do_room_leave(connection=connection)
+    await actions.do_room_leave_event(connection=connection, room_id=payloads.payload_room(data).room_id)
 
 
 # --- messages ----------------------------------------------------------------------------

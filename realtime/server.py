@@ -1,4 +1,4 @@
-"""The python-socketio `AsyncServer` and its ASGI app.
+"""The python-socketio `AsyncServer`: built once by the composition root, reached through `server()`.
 
 With `REDIS_URL` the server's client manager is python-socketio's `AsyncRedisManager`: an
 emit is delivered to this process's sockets and published on Redis for the other
@@ -6,14 +6,19 @@ processes to deliver to theirs (a room's members on every process; a sid whereve
 served). Room membership itself stays local to each process, so presence is never read
 from it (see `realtime.state`).
 
-The handlers live in `realtime.events`, imported at the bottom so that whoever imports
-`sio` (the ASGI application) gets a server with every handler registered.
+Nothing happens at import: `server_build()` (called by `realtime.composition`) creates the
+server (its Redis manager connects on first use, on the server's loop) and installs the
+engine.io poll replacement; the handlers are registered by `realtime.events.events_register`.
 """
+
+from __future__ import annotations
 
 import socketio
 from django.conf import settings
 
 from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
+
+_server: list[socketio.AsyncServer] = []
 
 
 def cors_origins():
@@ -35,18 +40,29 @@ def client_manager() -> socketio.AsyncManager:
     return RedisDirectEmitManager(settings.REDIS_URL, channel=f"{settings.REDIS_PREFIX}socketio")
 
 
-engineio_poll_install()
+def server_build() -> socketio.AsyncServer:
+    """Create this process's server (once); connects nothing."""
+    if not _server:
+        engineio_poll_install()
+        _server.append(
+            socketio.AsyncServer(
+                async_mode="asgi",
+                client_manager=client_manager(),
+                json=orjson_module,
+                cors_allowed_origins=cors_origins(),
+                max_http_buffer_size=settings.MAX_PACKET_BYTES,
+                ping_interval=25,
+                ping_timeout=20,
+            )
+        )
+    return _server[0]
 
-sio = socketio.AsyncServer(
-    async_mode="asgi",
-    client_manager=client_manager(),
-    json=orjson_module,
-    cors_allowed_origins=cors_origins(),
-    max_http_buffer_size=settings.MAX_PACKET_BYTES,
-    ping_interval=25,
-    ping_timeout=20,
-)
 
+def server() -> socketio.AsyncServer:
+    """The server `server_build()` created (the actions emit through it)."""
+    if not _server:
+        raise RuntimeError("the Socket.IO server is not built yet (realtime.composition.realtime_build)")
+    return _server[0]
 
 
 async def pubsub_start() -> None:
@@ -54,13 +70,9 @@ async def pubsub_start() -> None:
 
     python-socketio starts its manager (for Redis: the subscriber task) on the first
     connection; an emit published before the subscription is in place is lost for this
-    process. Run as a background task, that is at the first request (Daphne's health check).
+    process. Registered as a background loop, so run at the process's start.
     """
+    sio = server()
     if not sio.manager_initialized:
         sio.manager_initialized = True
         sio.manager.initialize()
-
-
-sio_app = socketio.ASGIApp(sio, socketio_path="socket.io")
-
-from realtime import events  # noqa: E402, F401  (registers the handlers on `sio`)

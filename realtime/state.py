@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -181,20 +181,24 @@ class InMemoryState(RealtimeState):
             self._connections_per_ip.pop(ip, None)
 
 
-def state_create() -> RealtimeState:
-    """The process's state backend: in Redis when `REDIS_URL` is set, else in memory.
-
-    The Redis client is imported only then, so a single process needs no Redis package.
-    """
-    if not settings.REDIS_URL:
-        return InMemoryState()
-    from realtime.redis_state import RedisState
-
-    # A heartbeat lives 3/4 of DEAD_PROCESS_SECONDS and the reaper looks every 1/4
-    # (`realtime.cluster`): a killed process's users are gone within DEAD_PROCESS_SECONDS.
-    return RedisState(
-        url=settings.REDIS_URL, prefix=settings.REDIS_PREFIX, dead_after=settings.DEAD_PROCESS_SECONDS * 3 / 4
-    )
+_state: list[RealtimeState] = []
+_factory: list[Callable[[], RealtimeState]] = [InMemoryState]
 
 
-state: RealtimeState = state_create()
+def state_factory_set(factory: Callable[[], RealtimeState]) -> None:
+    """How this process's state is made (`realtime.composition`: in Redis with `REDIS_URL`)."""
+    _factory[:] = [factory]
+    _state.clear()
+
+
+def state() -> RealtimeState:
+    """This process's state, created on first use (never at import or build: a Redis client
+    is only made when the server runs)."""
+    if not _state:
+        _state.append(_factory[0]())
+    return _state[0]
+
+
+def state_shared() -> bool:
+    """Whether other processes share the state (and a heartbeat and a reaper are needed)."""
+    return bool(settings.REDIS_URL)

@@ -4,7 +4,13 @@ Every test talks to a real server (see `tests/conftest.py`) through python-socke
 `AsyncClient`. `SocketClient` records every event it receives, in order, and offers:
 
 * `next(event)`: the next payload of that event not returned before, waiting up to `WAIT`;
-* `assert_no(event)`: no new payload of that event arrives within `QUIET` seconds;
+* `assert_no(event)`: no new payload of that event has arrived by a BARRIER: a round trip on
+  this socket (`barrier()`), whose acknowledgement the server queues after every packet it
+  queued for this socket before. Call it once the action that could have caused the event
+  is over (its ack awaited, or a later event of it received): then the forbidden event, had
+  it been sent, would be in front of the barrier's ack on the same connection. This holds
+  within one server process; across processes (Redis) a barrier must come from the process
+  that would have sent the event (tests/scale);
 * `call(event, *args)`: emit with an acknowledgement callback and return the ack.
 
 Waits are generous (the machine is small and shared); nothing here measures speed.
@@ -23,7 +29,8 @@ import socketio
 from tests.factories import MEDIA as MEDIA_BYTES
 
 WAIT = 10.0  # longest wait for something that must arrive
-QUIET = 0.7  # how long to watch for something that must not arrive
+# A room no test joins: `leave_room` of it is a no-op that the server still acknowledges.
+BARRIER_ROOM = "barrier-room-never-joined"
 
 
 class SocketClient:
@@ -79,8 +86,16 @@ class SocketClient:
             except TimeoutError:
                 pass
 
-    async def assert_no(self, event: str, *, within: float = QUIET) -> None:
-        await asyncio.sleep(within)
+    async def barrier(self) -> None:
+        """A round trip on this socket: every packet queued for it before has now arrived."""
+        assert await self.call("leave_room", {"roomId": BARRIER_ROOM}) == {"ok": True}
+
+    async def assert_no(self, event: str) -> None:
+        await self.barrier()
+        self.assert_none_pending(event)
+
+    def assert_none_pending(self, event: str) -> None:
+        """No payload of `event` received beyond those already returned by `next`."""
         extra = self.received(event)[self._cursor[event] :]
         assert not extra, f"unexpected {event!r}: {extra}"
 

@@ -55,8 +55,7 @@ async def test_one_log_line_per_connect_and_disconnect_and_no_message_bodies(obs
     await client.join(room_id, "logger")
     await client.call("send_message", {"roomId": room_id, "username": "logger", "message": "secret-body-text"})
     await client.disconnect()
-    await asyncio.sleep(0.5)
-    log = observed_server.log_tail(200_000)
+    log = await asyncio.to_thread(observed_server.log_wait, f"socket {sid} disconnected")
     assert sum(f"socket {sid} connected" in line for line in log.splitlines()) == 1
     assert sum(f"socket {sid} disconnected" in line for line in log.splitlines()) == 1
     assert "secret-body-text" not in log

@@ -23,7 +23,7 @@ def test_every_accepted_audio_type_is_stored_with_its_detected_type(upload, mong
     assert body["url"] == f"/api/voice/{file_id}" and ObjectId.is_valid(file_id)
     stored = media_file(mongo, kind="voice", file_id=file_id)
     assert stored["length"] == len(data)
-    assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type}
+    assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type, "attachedTo": None}
 
 
 @pytest.mark.parametrize("content_type", list(factories.IMAGES))

@@ -32,7 +32,7 @@ def test_every_accepted_image_type_is_stored_with_its_detected_type(upload, mong
     assert response.status_code == 200
     file_id = response.json()["url"].removeprefix("/api/image/")
     stored = media_file(mongo, kind="image", file_id=file_id)
-    assert stored["metadata"] == {"roomId": room_id, "username": "bob", "contentType": content_type}
+    assert stored["metadata"] == {"roomId": room_id, "username": "bob", "contentType": content_type, "attachedTo": None}
 
 
 def test_the_declared_type_is_ignored_only_the_bytes_count(http, mongo, room_id):

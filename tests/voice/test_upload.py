@@ -259,7 +259,12 @@ def test_uploads_past_the_burst_from_one_ip_are_429_and_nothing_is_stored(limite
     assert refused.json() == {"error": "rate limited"}
     assert len(media_files_of_room(mongo, kind="image", room_id=room_id)) == BURST
     assert refusals(limited_server.url) >= 1
-    # X-Forwarded-For is not trusted without --proxy-headers: still the same client.
+
+
+@pytest.mark.daphne_only(reason="uvicorn trusts X-Forwarded-For from 127.0.0.1 by default (--forwarded-allow-ips)")
+def test_without_proxy_headers_a_forwarded_ip_is_the_same_client(limited_server, room_id):
+    for _ in range(BURST):
+        post_image(limited_server.url, room_id, forwarded_for="203.0.113.8")
     assert post_image(limited_server.url, room_id, forwarded_for="203.0.113.9").status_code == 429
 
 

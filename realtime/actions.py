@@ -216,11 +216,9 @@ async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None
         raise NotFound(f"no such {kind.name} file in this room")
 
 
-async def do_message_post(
-    *, connection: Connection, binding: Binding, event: str, text: str, type: str = "text", url: str | None = None
-) -> dict:
-    """Store a message as the socket's bound name, then send it to the whole room."""
-    doc = await message_create(room_id=binding.room_id, username=binding.username, text=text, type=type, url=url)
+async def do_message_post(*, connection: Connection, binding: Binding, event: str, text: str) -> dict:
+    """Store a text message as the socket's bound name, then send it to the whole room."""
+    doc = await message_create(room_id=binding.room_id, username=binding.username, text=text)
     return await notify_message(connection=connection, room_id=binding.room_id, doc=doc, event=event)
 
 

@@ -45,7 +45,7 @@ from rooms.history import history_forget
 from rooms.wire import utc_now
 from rooms.writes import InsertGroup, RecentKeys, write_retrying
 from voice.kinds import MediaKind
-from voice.media import media_attach, media_attach_refusal, media_detach
+from voice.media import media_attach, media_attach_refusal, media_description, media_detach
 
 
 def touch_resolution() -> float:
@@ -137,10 +137,20 @@ async def message_create(
     type: str = "text",
     url: str | None = None,
     call_initiator: str | None = None,
+    media: dict | None = None,
 ) -> dict:
-    """Store one message and return the stored document (the app makes `_id`/`createdAt`)."""
+    """Store one message and return the stored document (the app makes `_id`/`createdAt`).
+
+    `media`: the description of the file a media message names (`voice.media.media_description`)."""
     doc = message_new(
-        room_id=room_id, username=username, text=text, type=type, url=url, created_at=utc_now(), call_initiator=call_initiator
+        room_id=room_id,
+        username=username,
+        text=text,
+        type=type,
+        url=url,
+        created_at=utc_now(),
+        call_initiator=call_initiator,
+        media=media,
     )
     await _message_store(doc)
     return doc
@@ -149,23 +159,32 @@ async def message_create(
 async def message_media_create(*, room_id: str, username: str, text: str, kind: MediaKind, file_id: ObjectId) -> dict:
     """Store a voice or image message that takes ownership of its uploaded file.
 
-    Order: the file is claimed first, for the message's own `_id` (made here), then the
-    message is inserted; if the insert fails the claim is undone. So a stored message always
-    owns its file, and readers never see a message whose file another message won. What a
+    Order: the file is claimed first, for the message's `_id` (made here), then the message
+    (with the file's description) is inserted; if the insert fails the claim is undone. So
+    a stored message always owns its file, and readers never see a message whose file
+    another message won. What a
     crash of this process between the two steps leaves is a file claimed by no stored
     message: invisible to everyone, deleted with its room (docs/decisions.md).
     Raises `Forbidden` with the reason when the file cannot be claimed.
     """
-    doc = message_new(
-        room_id=room_id, username=username, text=text, type=kind.name, url=kind.path(file_id), created_at=utc_now()
-    )
+    message_id = ObjectId()
     claim = {"kind": kind, "file_id": file_id}
-    if not await media_attach(**claim, room_id=room_id, username=username, message_id=doc["_id"]):
+    if not await media_attach(**claim, room_id=room_id, username=username, message_id=message_id):
         raise Forbidden(await media_attach_refusal(**claim, room_id=room_id, username=username))
     try:
+        doc = message_new(
+            room_id=room_id,
+            username=username,
+            text=text,
+            type=kind.name,
+            url=kind.path(file_id),
+            created_at=utc_now(),
+            media=await media_description(**claim),  # copied in: a history needs no lookup
+        )
+        doc["_id"] = message_id
         await _message_store(doc)
     except BaseException:
-        await media_detach(**claim, message_id=doc["_id"])
+        await media_detach(**claim, message_id=message_id)
         raise
     return doc
 

@@ -45,12 +45,14 @@ from rooms.services import (
     message_create_once,
     message_delete,
     message_edit,
+    message_media_create,
+    message_media_create_once,
     room_ensure,
 )
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
 from rooms.wire import message_edited_wire, message_wire
 from voice.kinds import IMAGE, VOICE, MediaKind
-from voice.media import media_delete_by_path, media_description
+from voice.media import media_delete_by_path
 from voice.selectors import media_file_in_room
 
 logger = logging.getLogger(__name__)
@@ -228,10 +230,11 @@ async def do_text_send(*, connection: Connection, payload: TextPayload) -> dict:
 
 
 async def do_media_send(*, connection: Connection, kind: MediaKind, payload: MediaPayload) -> dict:
-    """Store and announce a voice or image message for a file already uploaded to the room.
+    """Store and announce a voice or image message for a file the sender uploaded to the room
+    and no message owns yet (the service claims it for the message, atomically).
 
     A repeat of a send already stored (same `clientOffset`) answers the original before
-    the file is checked: its file is attached to that message by now."""
+    the file is checked: its file is owned by that message by now."""
     if payload.client_offset is not None:
         binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
         original = await message_by_client_offset(
@@ -242,16 +245,12 @@ async def do_media_send(*, connection: Connection, kind: MediaKind, payload: Med
     await check_media_in_room(kind=kind, payload=payload)
     binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
     send = MEDIA_SENDS[kind]
-    return await do_message_post(
-        connection=connection,
-        binding=binding,
-        event=send.event,
-        text=send.text,
-        type=kind.name,
-        url=kind.path(payload.file_id),
-        media=await media_description(kind=kind, file_id=payload.file_id),
-        client_offset=payload.client_offset,
-    )
+    claim = dict(room_id=binding.room_id, username=binding.username, text=send.text, kind=kind, file_id=payload.file_id)
+    if payload.client_offset is None:
+        doc, created = await message_media_create(**claim), True
+    else:
+        doc, created = await message_media_create_once(**claim, client_offset=payload.client_offset)
+    return await notify_message(connection=connection, room_id=binding.room_id, doc=doc, event=send.event, created=created)
 
 
 async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None:
@@ -260,39 +259,26 @@ async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None
 
 
 async def do_message_post(
-    *,
-    connection: Connection,
-    binding: Binding,
-    event: str,
-    text: str,
-    type: str = "text",
-    url: str | None = None,
-    media: dict | None = None,
-    client_offset: str | None = None,
+    *, connection: Connection, binding: Binding, event: str, text: str, client_offset: str | None = None
 ) -> dict:
-    """Store a message as the socket's bound name, then send it to the whole room (`media`:
-    the file's description, stored in the message so history needs no lookup).
+    """Store a text message as the socket's bound name, then send it to the whole room.
 
     With a `client_offset` already stored (a repeat after a lost ack), nothing is stored or
     sent: the original is returned for the ack."""
     if client_offset is None:
-        doc = await message_create(
-            room_id=binding.room_id, username=binding.username, text=text, type=type, url=url, media=media
-        )
-        created = True
+        doc, created = await message_create(room_id=binding.room_id, username=binding.username, text=text), True
     else:
         doc, created = await message_create_once(
-            room_id=binding.room_id,
-            username=binding.username,
-            text=text,
-            type=type,
-            url=url,
-            media=media,
-            client_offset=client_offset,
+            room_id=binding.room_id, username=binding.username, text=text, client_offset=client_offset
         )
+    return await notify_message(connection=connection, room_id=binding.room_id, doc=doc, event=event, created=created)
+
+
+async def notify_message(*, connection: Connection, room_id: str, doc: dict, event: str, created: bool = True) -> dict:
+    """The stored message for the ack; sent to the room only if this call stored it."""
     wire = message_wire(doc, media_base=connection.media_base)
     if created:
-        await room_emit(event, wire, room_id=binding.room_id)
+        await room_emit(event, wire, room_id=room_id)
     return wire
 
 
@@ -301,7 +287,7 @@ async def do_message_delete(*, connection: Connection, payload: DeletePayload) -
     binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=None)
     doc = await message_delete(room_id=binding.room_id, message_id=payload.message_id, username=binding.username)
     if doc.get("url"):
-        await media_delete_by_path(path=doc["url"])
+        await media_delete_by_path(path=doc["url"], message_id=doc["_id"])  # only the file it owns
     await room_emit("message_deleted", {"messageId": str(payload.message_id)}, room_id=binding.room_id)
 
 

@@ -34,6 +34,7 @@ that deletes a media message asks `voice.media.media_delete_by_path` to delete t
 message owns.
 """
 
+import asyncio
 import functools
 from datetime import datetime
 
@@ -63,6 +64,11 @@ from rooms.wire import utc_now
 from rooms.writes import InsertGroup, RecentKeys, write_retrying
 from voice.kinds import MediaKind
 from voice.media import media_attach, media_attach_refusal, media_description, media_detach
+
+
+# A media send racing its twin (same clientOffset) waits this long at most for the winner's insert.
+TWIN_WAIT_SECONDS = 2.0
+TWIN_POLL_SECONDS = 0.02
 
 
 def touch_resolution() -> float:
@@ -272,7 +278,9 @@ async def message_media_create_once(
     """`message_media_create` for a send identified by `client_offset` (see `message_create_once`).
 
     A repeat racing its original loses the file claim (or the unique index) and returns the
-    winner, stored once.
+    winner, stored once. The winner claims the file before it inserts its message, so the
+    loser waits for that insert (at most `TWIN_WAIT_SECONDS`, polled); if the winner's insert
+    fails meanwhile (its claim undone), the loser's refusal stands and a retry can claim.
     """
     key = dict(room_id=room_id, username=username, client_offset=client_offset)
     original = await message_by_client_offset(**key)
@@ -283,7 +291,10 @@ async def message_media_create_once(
             room_id=room_id, username=username, text=text, kind=kind, file_id=file_id, client_offset=client_offset
         ), True
     except (Forbidden, DuplicateKeyError):
-        original = await message_by_client_offset(**key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TWIN_WAIT_SECONDS
+        while (original := await message_by_client_offset(**key)) is None and loop.time() < deadline:
+            await asyncio.sleep(TWIN_POLL_SECONDS)
         if original is None:
             raise
         return original, False

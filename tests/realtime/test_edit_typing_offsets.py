@@ -184,3 +184,21 @@ async def test_a_bad_client_offset_is_refused(joined, server, room_id, mongo, ev
     ack = await alice.call(event, payload)
     assert ack == {"ok": False, "error": "clientOffset must be a string of 1 to 64 characters"}
     assert stored_messages(mongo, room_id) == []
+
+
+@pytest.mark.parametrize("kind", ["voice", "image"])
+async def test_media_copies_sent_at_once_store_one_message(connect, server, room_id, mongo, kind):
+    """Both copies pass the repeat check; one claims the file, the other loses the claim and
+    acks the winner (rooms.services.message_media_create_once): one message, one broadcast."""
+    path = await media_upload(server.url, room_id=room_id, kind=kind, username="alice")
+    tabs = [await connect() for _ in range(2)]
+    for tab in tabs:
+        await tab.join(room_id, "alice")
+    payload = {"roomId": room_id, "url": path, "clientOffset": f"{kind}-twin"}
+    one, two = await asyncio.gather(*(tab.call(f"send_{kind}_message", payload) for tab in tabs))
+    assert one["ok"] is True and one == two
+    barrier = await tabs[0].call("send_message", {"roomId": room_id, "message": "barrier"})
+    assert await tabs[1].next(f"receive_{kind}_message") == one["message"]
+    assert (await tabs[1].next("receive_message"))["_id"] == barrier["message"]["_id"]
+    tabs[1].assert_none_pending(f"receive_{kind}_message")
+    assert [d["type"] for d in stored_messages(mongo, room_id)] == [kind, "text"]

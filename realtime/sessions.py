@@ -1,0 +1,151 @@
+"""Engine.io sessions, from their handshake: allowed Host, per-IP count, CONNECT deadline.
+
+Contract §6: the per-IP cap counts engine.io sessions from the handshake (polling too),
+not only Socket.IO connections, and a Socket.IO connection whose `Host` is not allowed is
+refused like an HTTP request. Both happen in engine.io's `connect` event, which fires at
+the handshake of either transport, before any Socket.IO CONNECT. `sessions_install(sio)`
+wraps the `connect` / `disconnect` handlers python-socketio registered on its engine.io
+server (whatever class `sio` is: they are read from `sio.eio.handlers`, so a subclass's
+overrides are kept); importing this module changes nothing.
+
+Per IP, with `MAX_CONNECTIONS_PER_IP` = M (0 = no cap):
+
+* fewer than M sessions: the handshake is counted, the session is served as usual;
+* M to 2·M−1: counted too, but marked over the cap: its Socket.IO CONNECT gets
+  `connect_error "too many connections"` (`realtime.events.connect`), which is what a
+  socket.io client shows, and the session is closed at its CONNECT deadline;
+* 2·M and more: the handshake itself is refused (401 JSON on polling, 403 on websocket).
+
+So one IP holds at most 2·M sessions, the over-cap ones only until their deadline, and
+real clients still see the contract's `too many connections` message.
+
+Every session without a Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake
+is closed (python-socketio has no such timeout; Node's `connectTimeout` is 45 s): a bare
+handshake would otherwise hold its slot, and its memory, for as long as it answers pings.
+
+A refused handshake never reaches engine.io's `disconnect`; every admitted session does,
+once (its slot is released there; `_sessions.pop` makes a second report harmless).
+Relies on python-socketio 5.18.1 registering `connect` / `disconnect` on `sio.eio` and on
+engine.io 4.15.1's refusal of a handshake whose `connect` handler returns a value: pinned,
+like `realtime.backpressure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from importlib import metadata
+
+from django.conf import settings
+
+from chillout_project import metrics
+from chillout_project.http import host_allowed
+from realtime.connections import client_ip
+from realtime.state import state
+
+logger = logging.getLogger(__name__)
+
+SOCKETIO_VERSION_TESTED = "5.18.1"
+OVER_CAP = "chillout.over_cap"  # environ key: this session's CONNECT is to be refused
+
+
+@dataclass
+class Session:
+    ip: str | None  # the IP whose slot this session holds (None: not counted)
+    deadline: asyncio.Task | None = None
+
+
+_sessions: dict[str, Session] = {}
+
+
+def session_over_cap(environ: dict) -> bool:
+    """Whether the engine.io session with this `environ` was admitted over its IP's cap."""
+    return bool(environ.get(OVER_CAP))
+
+
+def sessions_open() -> int:
+    """Engine.io sessions this process counts now (for tests and metrics)."""
+    return len(_sessions)
+
+
+async def session_admit(*, ip: str | None, limit: int) -> str:
+    """`counted`, `over_cap` (counted, CONNECT to be refused), `refused` (not counted), or
+    `uncounted` (no cap, or no client address)."""
+    if ip is None or limit <= 0:
+        return "uncounted"
+    if await state().connection_acquire(ip=ip, limit=limit):
+        return "counted"
+    if await state().connection_acquire(ip=ip, limit=2 * limit):
+        return "over_cap"
+    return "refused"
+
+
+def sessions_install(sio) -> None:
+    """Guard every engine.io session of `sio` (a python-socketio `AsyncServer`), once."""
+    version = metadata.version("python-socketio")
+    if version != SOCKETIO_VERSION_TESTED:
+        raise RuntimeError(f"realtime.sessions was checked against python-socketio {SOCKETIO_VERSION_TESTED}, not {version}")
+    eio = sio.eio
+    socketio_connect = eio.handlers["connect"]
+    socketio_disconnect = eio.handlers["disconnect"]
+
+    async def eio_connect(eio_sid: str, environ: dict):
+        host = environ.get("HTTP_HOST", "")
+        if not host_allowed(host):
+            metrics.session_refused(reason="host_not_allowed")
+            logger.info("engine.io handshake refused: Host %r is not in ALLOWED_HOSTS", host[:200])
+            return {"message": "host not allowed"}
+        ip = client_ip(environ)
+        verdict = await session_admit(ip=ip, limit=settings.MAX_CONNECTIONS_PER_IP)
+        if verdict == "refused":  # engine.io answers 401 with this body (403 on a websocket)
+            metrics.session_refused(reason="too_many_sessions")
+            logger.info("engine.io handshake from %s refused: too many sessions", ip)
+            return {"message": "too many connections"}
+        session = _sessions[eio_sid] = Session(ip=ip if verdict in ("counted", "over_cap") else None)
+        if verdict == "over_cap":
+            environ[OVER_CAP] = True
+        try:
+            answer = await socketio_connect(eio_sid, environ)
+        except BaseException:
+            await session_release(eio_sid)
+            raise
+        if answer is not None and answer is not True:
+            await session_release(eio_sid)
+            return answer
+        if settings.CONNECT_TIMEOUT_SECONDS > 0:
+            session.deadline = sio.start_background_task(connect_deadline, sio, eio_sid)
+        return answer
+
+    async def eio_disconnect(eio_sid: str, reason=None):
+        try:
+            return await socketio_disconnect(eio_sid, reason)
+        finally:
+            await session_release(eio_sid)
+
+    eio.on("connect", eio_connect)
+    eio.on("disconnect", eio_disconnect)
+
+
+async def session_release(eio_sid: str) -> None:
+    """Give the session's slot back and stop its deadline (idempotent)."""
+    session = _sessions.pop(eio_sid, None)
+    if session is None:
+        return
+    if session.deadline is not None and session.deadline is not asyncio.current_task():
+        session.deadline.cancel()
+    if session.ip is not None:
+        await state().connection_release(ip=session.ip)
+
+
+async def connect_deadline(sio, eio_sid: str) -> None:
+    """Close the session if it has no Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake."""
+    await asyncio.sleep(settings.CONNECT_TIMEOUT_SECONDS)
+    if sio.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+        return
+    socket = sio.eio.sockets.get(eio_sid)
+    if socket is None or socket.closed or socket.closing:
+        return
+    logger.info("engine.io session %s closed: no Socket.IO CONNECT within %s s", eio_sid, settings.CONNECT_TIMEOUT_SECONDS)
+    metrics.socket_cut(reason="connect_timeout")
+    await socket.close(wait=False)  # CLOSE to the client; engine.io's disconnect releases the slot

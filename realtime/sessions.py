@@ -13,7 +13,8 @@ Per IP, with `MAX_CONNECTIONS_PER_IP` = M (0 = no cap):
 * fewer than M sessions: the handshake is counted, the session is served as usual;
 * M to 2·M−1: counted too, but marked over the cap: its Socket.IO CONNECT gets
   `connect_error "too many connections"` (`realtime.events.connect`), which is what a
-  socket.io client shows, and the session is closed at its CONNECT deadline;
+  socket.io client shows, and the session is closed right after (or at its CONNECT
+  deadline if it sends none);
 * 2·M and more: the handshake itself is refused (401 JSON on polling, 403 on websocket).
 
 So one IP holds at most 2·M sessions, the over-cap ones only until their deadline, and
@@ -53,6 +54,7 @@ OVER_CAP = "chillout.over_cap"  # environ key: this session's CONNECT is to be r
 @dataclass
 class Session:
     ip: str | None  # the IP whose slot this session holds (None: not counted)
+    over_cap: bool = False
     deadline: asyncio.Task | None = None
 
 
@@ -88,6 +90,7 @@ def sessions_install(sio) -> None:
         raise RuntimeError(f"realtime.sessions was checked against python-socketio {SOCKETIO_VERSION_TESTED}, not {version}")
     eio = sio.eio
     socketio_connect = eio.handlers["connect"]
+    socketio_message = eio.handlers["message"]
     socketio_disconnect = eio.handlers["disconnect"]
 
     async def eio_connect(eio_sid: str, environ: dict):
@@ -102,8 +105,9 @@ def sessions_install(sio) -> None:
             metrics.session_refused(reason="too_many_sessions")
             logger.info("engine.io handshake from %s refused: too many sessions", ip)
             return {"message": "too many connections"}
-        session = _sessions[eio_sid] = Session(ip=ip if verdict in ("counted", "over_cap") else None)
-        if verdict == "over_cap":
+        over_cap = verdict == "over_cap"
+        session = _sessions[eio_sid] = Session(ip=ip if verdict != "uncounted" else None, over_cap=over_cap)
+        if over_cap:
             environ[OVER_CAP] = True
         try:
             answer = await socketio_connect(eio_sid, environ)
@@ -117,6 +121,12 @@ def sessions_install(sio) -> None:
             session.deadline = sio.start_background_task(connect_deadline, sio, eio_sid)
         return answer
 
+    async def eio_message(eio_sid: str, data):
+        await socketio_message(eio_sid, data)
+        session = _sessions.get(eio_sid)
+        if session is not None and session.over_cap and sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
+            await session_close(sio, eio_sid, why="over its IP's cap")  # after the CONNECT_ERROR
+
     async def eio_disconnect(eio_sid: str, reason=None):
         try:
             return await socketio_disconnect(eio_sid, reason)
@@ -124,6 +134,7 @@ def sessions_install(sio) -> None:
             await session_release(eio_sid)
 
     eio.on("connect", eio_connect)
+    eio.on("message", eio_message)
     eio.on("disconnect", eio_disconnect)
 
 
@@ -141,11 +152,20 @@ async def session_release(eio_sid: str) -> None:
 async def connect_deadline(sio, eio_sid: str) -> None:
     """Close the session if it has no Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake."""
     await asyncio.sleep(settings.CONNECT_TIMEOUT_SECONDS)
-    if sio.manager.sid_from_eio_sid(eio_sid, "/") is not None:
-        return
+    if sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
+        if await session_close(sio, eio_sid, why=f"no Socket.IO CONNECT within {settings.CONNECT_TIMEOUT_SECONDS} s"):
+            metrics.socket_cut(reason="connect_timeout")
+
+
+async def session_close(sio, eio_sid: str, *, why: str) -> bool:
+    """Close an engine.io session that has no Socket.IO connection; False if already closing.
+
+    A CLOSE packet goes to the client after whatever is queued (a CONNECT_ERROR); engine.io
+    then reports the session's end, which releases its slot. Never waits for the client.
+    """
     socket = sio.eio.sockets.get(eio_sid)
     if socket is None or socket.closed or socket.closing:
-        return
-    logger.info("engine.io session %s closed: no Socket.IO CONNECT within %s s", eio_sid, settings.CONNECT_TIMEOUT_SECONDS)
-    metrics.socket_cut(reason="connect_timeout")
-    await socket.close(wait=False)  # CLOSE to the client; engine.io's disconnect releases the slot
+        return False
+    logger.info("engine.io session %s closed: %s", eio_sid, why)
+    await socket.close(wait=False)
+    return True

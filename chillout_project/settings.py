@@ -18,7 +18,7 @@ environ.Env.read_env(Path.cwd() / ".env", overwrite=False)
 # --- Django core -------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="chillout-insecure-development-key-change-me")
+SECRET_KEY = env.str("SECRET_KEY", default="chillout-insecure-development-key-change-me")  # checks.DEFAULT_SECRET_KEY
 # Django's convention: local names only unless production says which names it serves.
 # REST requests with another Host get 400, Socket.IO handshakes are refused, and media
 # URLs are never built from a Host outside this list (chillout_project.http).
@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "corsheaders",
+    "chillout_project.apps.ChilloutConfig",  # `manage.py check --deploy` (chillout_project/checks.py)
     "rooms",
     "voice",
     "realtime",

@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 SOCKETIO_VERSION_TESTED = "5.18.1"
 OVER_CAP = "chillout.over_cap"  # environ key: this session's CONNECT is to be refused
+DRAIN_SECONDS = 5.0  # how long a session being closed may take to read what waits for it
 
 
 @dataclass
@@ -125,7 +126,8 @@ def sessions_install(sio) -> None:
         await socketio_message(eio_sid, data)
         session = _sessions.get(eio_sid)
         if session is not None and session.over_cap and sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
-            await session_close(sio, eio_sid, why="over its IP's cap")  # after the CONNECT_ERROR
+            # in its own task: the client must first read the CONNECT_ERROR, on this very socket
+            sio.start_background_task(session_close, sio, eio_sid, why="over its IP's cap")
 
     async def eio_disconnect(eio_sid: str, reason=None):
         try:
@@ -160,11 +162,20 @@ async def connect_deadline(sio, eio_sid: str) -> None:
 async def session_close(sio, eio_sid: str, *, why: str) -> bool:
     """Close an engine.io session that has no Socket.IO connection; False if already closing.
 
-    A CLOSE packet goes to the client after whatever is queued (a CONNECT_ERROR); engine.io
-    then reports the session's end, which releases its slot. Never waits for the client.
+    First lets the client take what is queued for it (a CONNECT_ERROR) for at most
+    `DRAIN_SECONDS`: a polling session that is closed can no longer be read at all (engine.io
+    answers 400), and a long-poll that is not yet waiting would miss the error's message.
+    Then a CLOSE packet goes out and engine.io reports the session's end, which releases
+    its slot. Never waits for the client longer than that.
     """
     socket = sio.eio.sockets.get(eio_sid)
     if socket is None or socket.closed or socket.closing:
+        return False
+    try:
+        await asyncio.wait_for(socket.queue.join(), DRAIN_SECONDS)
+    except TimeoutError:
+        pass
+    if socket.closed or socket.closing:
         return False
     logger.info("engine.io session %s closed: %s", eio_sid, why)
     await socket.close(wait=False)

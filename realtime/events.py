@@ -33,7 +33,7 @@ from realtime import actions, payloads
 from realtime.connections import Connection, client_ip, connection_get, socket_media_base
 from realtime.ratelimit import bucket_take
 from realtime.server import server
-from realtime.sessions import session_over_cap
+from realtime.sessions import session_over_cap, socket_cut
 from realtime.state import state
 from voice.kinds import MediaKind
 
@@ -99,14 +99,16 @@ def events_overflowed(*, name: str, connection: Connection) -> dict:
 
     The disconnect runs in its own task: awaited here it would wait for the socket's lock,
     which the events ahead of this one hold. Those still queued behind the lock return
-    `not connected` without running (`backlog.overflowed`).
+    `not connected` without running (`backlog.overflowed`); events arriving after the cut
+    are refused without a log line or a metric each (a flood would make thousands).
     """
-    if not connection.backlog.cut:
-        connection.backlog.cut = True
-        logger.info("socket %s disconnected: too many events waiting (%d)", connection.sid, connection.backlog.limit)
-        metrics.socket_cut(reason="too_many_pending")
-        sio = server()
-        sio.start_background_task(sio.disconnect, connection.sid)
+    if connection.backlog.cut:
+        return {"ok": False, "error": "too many events waiting"}  # the cut is counted and logged once
+    connection.backlog.cut = True
+    logger.info("socket %s disconnected: too many events waiting (%d)", connection.sid, connection.backlog.limit)
+    metrics.socket_cut(reason="too_many_pending")
+    sio = server()
+    sio.start_background_task(socket_cut, sio, connection.sid, why="too many events waiting")
     return event_refused(
         name=name, sid=connection.sid, reason="too_many_pending", error="too many events waiting", started=time.perf_counter()
     )

@@ -159,24 +159,56 @@ async def connect_deadline(sio, eio_sid: str) -> None:
             metrics.socket_cut(reason="connect_timeout")
 
 
-async def session_close(sio, eio_sid: str, *, why: str) -> bool:
+async def socket_cut(sio, sid: str, *, why: str) -> None:
+    """Disconnect Socket.IO socket `sid` (its `disconnect` handler runs: presence, call) and
+    end its engine.io session too, dropping a websocket's TCP connection.
+
+    python-socketio's `disconnect` only sends DISCONNECT: a hostile client that ignores it
+    would keep its session, its slot and its stream of frames.
+    """
+    eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+    await sio.disconnect(sid)
+    if eio_sid is not None:
+        await session_close(sio, eio_sid, why=why, abort=True)
+
+
+async def session_close(sio, eio_sid: str, *, why: str, abort: bool = False) -> bool:
     """Close an engine.io session that has no Socket.IO connection; False if already closing.
 
     First lets the client take what is queued for it (a CONNECT_ERROR) for at most
     `DRAIN_SECONDS`: a polling session that is closed can no longer be read at all (engine.io
     answers 400), and a long-poll that is not yet waiting would miss the error's message.
     Then a CLOSE packet goes out and engine.io reports the session's end, which releases
-    its slot. Never waits for the client longer than that.
+    its slot. Never waits for the client longer than that. `abort` (a hostile client) skips
+    the wait and drops a websocket's TCP connection, which a client that keeps sending
+    would otherwise hold open.
     """
     socket = sio.eio.sockets.get(eio_sid)
     if socket is None or socket.closed or socket.closing:
         return False
-    try:
-        await asyncio.wait_for(socket.queue.join(), DRAIN_SECONDS)
-    except TimeoutError:
-        pass
-    if socket.closed or socket.closing:
-        return False
+    if not abort:
+        try:
+            await asyncio.wait_for(socket.queue.join(), DRAIN_SECONDS)
+        except TimeoutError:
+            pass
+        if socket.closed or socket.closing:
+            return False
     logger.info("engine.io session %s closed: %s", eio_sid, why)
-    await socket.close(wait=False)
+    await engineio_close(sio.eio, socket)
+    transport_abort = getattr(socket, "chillout_abort", None)  # a websocket (realtime.backpressure)
+    if abort and transport_abort is not None:
+        transport_abort()
     return True
+
+
+async def engineio_close(eio, socket) -> None:
+    """Close an engine.io session without waiting for the client, and forget it at once.
+
+    engine.io 4.15.1 keeps a closed polling session in `sockets` until its next request,
+    and a POST to it then fails with a `KeyError` traceback and a 500: removed here, a
+    later request gets engine.io's 400 `Invalid session`. A long-poll already waiting
+    still receives the CLOSE packet.
+    """
+    await socket.close(wait=False)
+    if eio.sockets.get(socket.sid) is socket:
+        del eio.sockets[socket.sid]

@@ -104,11 +104,11 @@ class ServerProcess:
             self.process.kill()
             return self.process.wait()
 
-    def log_wait(self, text: str, *, size: int = 200_000, timeout: float = 30.0) -> str:
-        """The log's tail once it contains `text` (the server writes a request's line after
-        its response has gone out): polled, never a fixed sleep."""
+    def log_wait(self, text: str, *, count: int = 1, size: int = 200_000, timeout: float = 30.0) -> str:
+        """The log's tail once it contains `text` `count` times (the server writes a request's
+        line after its response has gone out): polled, never a fixed sleep."""
         deadline = time.monotonic() + timeout
-        while text not in (log := self.log_tail(size)):
+        while (log := self.log_tail(size)).count(text) < count:
             assert time.monotonic() < deadline, f"{text!r} not logged within {timeout} s:\n{log[-3000:]}"
             time.sleep(0.05)
         return log

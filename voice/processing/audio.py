@@ -18,13 +18,18 @@ CPU-bound and blocking: call it through voice.processing.pool, never on the even
 No shared state; FFmpeg releases the GIL while decoding, so threads run it in parallel.
 """
 
+from __future__ import annotations
+
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
-import numpy as np
 
 from chillout_project.errors import ChilloutError, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    import numpy as np
 
 WAVEFORM_POINTS = 64
 _PEAK_RATE = 8000  # the waveform is drawn from audio resampled to this rate, mono
@@ -61,6 +66,8 @@ class _Listener:
     """Counts the decoded audio and keeps one peak per 5 ms of it."""
 
     def __init__(self, max_seconds: float):
+        import numpy as np  # here, not at import: loading numpy starts OpenBLAS's threads
+
         self.max_seconds = max_seconds
         self.seconds = 0.0
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=_PEAK_RATE)
@@ -76,12 +83,16 @@ class _Listener:
             self._keep_peaks(mono.to_ndarray().reshape(-1))
 
     def _keep_peaks(self, samples: np.ndarray) -> None:
+        import numpy as np
+
         samples = np.concatenate((self.carry, np.abs(samples)))
         whole = len(samples) // _PEAK_BLOCK * _PEAK_BLOCK
         self.peaks.append(samples[:whole].reshape(-1, _PEAK_BLOCK).max(axis=1))
         self.carry = samples[whole:]
 
     def waveform(self) -> tuple[int, ...]:
+        import numpy as np
+
         tail = [self.carry.max(keepdims=True)] if len(self.carry) else []
         peaks = np.concatenate(self.peaks + tail) if self.peaks or tail else np.zeros(1, np.float32)
         if len(peaks) < WAVEFORM_POINTS:  # shorter than 64 blocks: stretch

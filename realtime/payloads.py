@@ -71,10 +71,25 @@ class RelayPayload:
 
 
 def payload_object(args: tuple) -> dict:
-    """The event's single argument, which must be a JSON object."""
+    """The event's single argument, which must be a JSON object whose text fields are Unicode text.
+
+    JSON can carry lone surrogates (`"\\ud800"`, which the server's JSON fallback accepts);
+    no UTF-8 store or peer can take them, so they are refused here for every field rather
+    than failing deep in the BSON encoder as an internal error.
+    """
     if len(args) != 1 or not isinstance(args[0], dict):
         raise InvalidInput("payload must be an object")
+    if not all(is_unicode_text(value) for value in args[0].values() if isinstance(value, str)):
+        raise InvalidInput("text fields must be valid Unicode (no lone surrogates)")
     return args[0]
+
+
+def is_unicode_text(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_claimed_username(value: object) -> str | None:

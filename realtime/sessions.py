@@ -67,11 +67,6 @@ def session_over_cap(environ: dict) -> bool:
     return bool(environ.get(OVER_CAP))
 
 
-def sessions_open() -> int:
-    """Engine.io sessions this process counts now (for tests and metrics)."""
-    return len(_sessions)
-
-
 async def session_admit(*, ip: str | None, limit: int) -> str:
     """`counted`, `over_cap` (counted, CONNECT to be refused), `refused` (not counted), or
     `uncounted` (no cap, or no client address)."""

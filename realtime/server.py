@@ -17,7 +17,8 @@ that accepts (and ignores) `volatile=`.
 
 Nothing happens at import: `server_build()` (called by `realtime.composition`) creates the
 server (its Redis manager connects on first use, on the server's loop) and installs the
-engine.io poll replacement; the handlers are registered by `realtime.events.events_register`.
+engine.io poll replacement and the outbound / polling-payload bounds
+(`realtime.backpressure`); the handlers are registered by `realtime.events.events_register`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from __future__ import annotations
 import socketio
 from django.conf import settings
 
+from chillout_project import metrics
+from realtime.backpressure import backpressure_install
 from realtime.channels import room_of_channel
 from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
 from realtime.recovery import RecoveryLog, recovery_log_create
@@ -113,6 +116,12 @@ def server_build(*, restore: Restore | None = None, snapshot: Snapshot | None = 
         else:
             sio = PlainServer(**options)
         _server.append(sio)
+        backpressure_install(
+            _server[0],
+            max_outbound_bytes=settings.MAX_OUTBOUND_BYTES,
+            max_decode_packets=settings.MAX_PENDING_EVENTS,
+            on_refusal=lambda reason: metrics.socket_cut(reason=reason),
+        )
     return _server[0]
 
 

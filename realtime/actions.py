@@ -30,6 +30,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from chillout_project import metrics
 from chillout_project.errors import Forbidden, InvalidInput, NotFound
 from realtime.connections import Connection, Typing, connection_drop, connection_register, connection_sids
@@ -340,7 +342,15 @@ async def do_typing_stop(*, connection: Connection) -> None:
 
 async def typing_expire(connection: Connection) -> None:
     """The timer of `do_typing`. It takes the socket's typing state before its first await
-    after the sleep, so a `do_typing_stop` never cancels it in the middle of its emit."""
+    after the sleep, so a `do_typing_stop` never cancels it in the middle of its emit.
+    Nobody awaits it: a failure is logged here."""
+    try:
+        await typing_timer_run(connection)
+    except Exception:
+        logger.exception("typing timeout of %s not announced", connection.sid)
+
+
+async def typing_timer_run(connection: Connection) -> None:
     await asyncio.sleep(settings.TYPING_TIMEOUT_SECONDS)
     typing = connection.typing
     if typing is None or typing.timer is not asyncio.current_task():

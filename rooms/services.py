@@ -300,6 +300,20 @@ async def message_media_create_once(
         return original, False
 
 
+async def check_message_author(*, room_id: str, message_id: str | ObjectId, username: str, verb: str) -> dict:
+    """The message `message_id` of room `room_id` if `username` wrote it (reads, never writes).
+
+    `verb` names the refused action in the error ("edit", "delete")."""
+    if not isinstance(message_id, ObjectId):
+        message_id = check_object_id(message_id, field="messageId")
+    doc = await async_db()[MESSAGES].find_one({"_id": message_id, ROOM_ID: room_id})
+    if doc is None:
+        raise NotFound("message not found")
+    if doc.get("username") != username:
+        raise Forbidden(f"only the author of a message can {verb} it")
+    return doc
+
+
 async def message_edit(*, room_id: str, message_id: str | ObjectId, username: str, text: str) -> dict:
     """Replace a text message's text; only its author may. Returns the edited document, with `editedAt`.
 
@@ -307,14 +321,9 @@ async def message_edit(*, room_id: str, message_id: str | ObjectId, username: st
     Two edits of one message racing from two sockets of its author: the last write wins
     in the database; their broadcasts may reach the room in the other order.
     """
-    if not isinstance(message_id, ObjectId):
-        message_id = check_object_id(message_id, field="messageId")
+    doc = await check_message_author(room_id=room_id, message_id=message_id, username=username, verb="edit")
+    message_id = doc["_id"]
     messages = async_db()[MESSAGES]
-    doc = await messages.find_one({"_id": message_id, ROOM_ID: room_id})
-    if doc is None:
-        raise NotFound("message not found")
-    if doc.get("username") != username:
-        raise Forbidden("only the author of a message can edit it")
     if doc.get("type") != "text":
         raise InvalidInput("only text messages can be edited")
     now = utc_now()
@@ -329,14 +338,9 @@ async def message_edit(*, room_id: str, message_id: str | ObjectId, username: st
 async def message_delete(*, room_id: str, message_id: str | ObjectId, username: str) -> dict:
     """Delete a message; only its author may. Returns the deleted document (with its `url`:
     the caller asks `voice` to delete that file)."""
-    if not isinstance(message_id, ObjectId):
-        message_id = check_object_id(message_id, field="messageId")
+    doc = await check_message_author(room_id=room_id, message_id=message_id, username=username, verb="delete")
+    message_id = doc["_id"]
     messages = async_db()[MESSAGES]
-    doc = await messages.find_one({"_id": message_id, ROOM_ID: room_id})
-    if doc is None:
-        raise NotFound("message not found")
-    if doc.get("username") != username:
-        raise Forbidden("only the author of a message can delete it")
     await messages.delete_one({"_id": message_id, ROOM_ID: room_id})
     await room_touch(room_id=room_id, history_changed=True)  # after the delete: see rooms.history
     history_forget(room_id=room_id)

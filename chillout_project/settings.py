@@ -34,7 +34,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "chillout_project.observe.RouteMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    "chillout_project.async_django.AsyncSecurityMiddleware",  # Django's, without the thread hops
 ]
 
 ROOT_URLCONF = "chillout_project.urls"

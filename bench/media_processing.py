@@ -1,11 +1,22 @@
-"""What media processing costs: per item, and items/s through the pool at 1 and 2 workers.
+"""What media processing costs: per item, and items/s through the pool at 1 and 2 workers;
+with `--through-server`, uploads end to end through a real server.
 
 Usage: python bench/media_processing.py [--rounds 5] [--items 8]
+       python bench/media_processing.py --through-server [--project DIR] [--rounds 8] [--clients 4]
 Prints JSON lines (not a test; asserts nothing). Items:
   photo_lossless  a ~3 MB 4000×3000 phone-like JPEG with EXIF/GPS, orientation 1 (segments dropped)
   photo_rotated   the same with orientation 6 (decoded, turned, re-encoded)
   voice_60s       a 60 s WebM/Opus note with tags (remuxed, decoded for duration and waveform)
   thumbnail_320   a 320-wide WebP of the stored photo
+
+`--through-server` starts a fresh embedded database and a Daphne server running the code of
+`--project` (default: this checkout; pass an export of another commit, e.g. main before
+issue 13, to get the "before" figures), and POSTs each item as the web client does: `rounds`
+sequential uploads (latency p50/p90, upload answered = file stored), then `clients`
+concurrent clients doing `rounds` uploads each (uploads/s; meanwhile GET /api/health every
+50 ms shows whether the event loop stalls), and the first 320-wide thumbnail
+request (`?w=320`, made then stored) against a later one (read back). The latency a change
+adds is the difference between two such runs on the same inputs.
 """
 
 import argparse
@@ -82,10 +93,112 @@ async def pool_throughput(make_job, items: int) -> dict:
     return {"items_per_s": round(items / wall, 2), "cores_used": round(cores, 2), "two_running": round(sampler.share_with_two_running(), 2)}
 
 
+def upload_figures(url: str, *, kind: str, data: bytes, content_type: str, rounds: int, clients: int) -> dict:
+    """Sequential latency, then concurrent uploads/s, of one item through the server."""
+    import httpx
+
+    def post(client) -> "httpx.Response":
+        response = client.post(f"/api/room/bench-{kind}/{kind}", files={kind: ("blob", data, content_type)})
+        assert response.status_code == 200, response.text
+        return response
+
+    with httpx.Client(base_url=url, timeout=300) as client:
+        stored = post(client)  # warm-up (imports, the pool's threads, the first GridFS writes)
+        samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            post(client)
+            samples.append((time.perf_counter() - started) * 1000)
+        stored_bytes = len(client.get(stored.json()["url"]).content)
+
+    def worker():
+        with httpx.Client(base_url=url, timeout=300) as client:
+            for _ in range(rounds):
+                post(client)
+
+    probes: list[float] = []
+    done = threading.Event()
+
+    def probe():
+        """The event loop's responsiveness meanwhile: GET /api/health every 50 ms."""
+        with httpx.Client(base_url=url, timeout=60) as client:
+            while not done.wait(0.05):
+                started = time.perf_counter()
+                client.get("/api/health")
+                probes.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    prober = threading.Thread(target=probe)
+    prober.start()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    done.set()
+    prober.join()
+    samples.sort()
+    probes.sort()
+    return {
+        "upload_ms_p50": round(statistics.median(samples), 1),
+        "upload_ms_p90": round(samples[int(len(samples) * 0.9) - 1 if len(samples) > 1 else 0], 1),
+        f"uploads_per_s_{clients}_clients": round(clients * rounds / elapsed, 2),
+        "health_ms_p50_during": round(statistics.median(probes), 1) if probes else None,
+        "health_ms_max_during": round(probes[-1], 1) if probes else None,
+        "sent_bytes": len(data),
+        "stored_bytes": stored_bytes,
+        "url": stored.json()["url"],
+    }
+
+
+def thumbnail_figures(url: str, path: str) -> dict:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=300) as client:
+        started = time.perf_counter()
+        first = client.get(path, params={"w": 320})
+        made_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        again = client.get(path, params={"w": 320})
+        stored_ms = (time.perf_counter() - started) * 1000
+    if first.status_code != 200:
+        return {"thumbnail": f"status {first.status_code}"}
+    return {"thumbnail_first_ms": round(made_ms, 1), "thumbnail_stored_ms": round(stored_ms, 1),
+            "thumbnail_bytes": len(again.content)}
+
+
+def through_server(args, tagged_media) -> None:
+    from _harness import embedded_database, server_process
+
+    photo = tagged_media.jpeg_photo(orientation=6)
+    upright = tagged_media.jpeg_photo(orientation=1)
+    note = tagged_media.voice("webm", seconds=60.0, noisy=True)
+    project = Path(args.project).resolve()
+    with embedded_database() as database:
+        with server_process(f"{database.uri}/chillout_bench", cwd=project, UPLOAD_RATE="0") as (url, pid):
+            for item, kind, data, content_type in (
+                ("photo_3MB_rotated", "image", photo, "image/jpeg"),
+                ("photo_3MB_upright", "image", upright, "image/jpeg"),
+                ("voice_60s_webm", "voice", note, "audio/webm"),
+            ):
+                line = {"through_server": project.name, "item": item, "loadavg_1m_before": loadavg_1m()}
+                line.update(upload_figures(url, kind=kind, data=data, content_type=content_type,
+                                           rounds=args.rounds, clients=args.clients))  # fmt: skip
+                if kind == "image":
+                    line.update(thumbnail_figures(url, line["url"]))
+                line["loadavg_1m"] = loadavg_1m()
+                print(json.dumps(line), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--items", type=int, default=8)
+    parser.add_argument("--through-server", action="store_true", help="uploads end to end through a real server")
+    parser.add_argument("--project", default=str(Path(__file__).resolve().parent.parent),
+                        help="with --through-server: the checkout whose server runs (default: this one)")
+    parser.add_argument("--clients", type=int, default=4, help="with --through-server: concurrent uploaders")
     args = parser.parse_args()
 
     import django
@@ -93,7 +206,11 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from tests import media_factories
+    from tests.factories import tagged_media as media_factories
+
+    if args.through_server:
+        through_server(args, media_factories)
+        return
     from voice.processing import (
         image_sanitize,
         image_thumbnail,

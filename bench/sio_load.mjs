@@ -245,12 +245,21 @@ const scenarios = {
   // MEDIA_CLIENTS clients each upload one file of every size in MEDIA_SIZES_MB at once, then
   // all download them: aggregate MB/s per direction over MEDIA_ROUNDS rounds.
   async media() {
+    // A real WAV (48 kHz stereo 16-bit, a 440 Hz tone: 10 MB is 55 s, under MAX_VOICE_SECONDS):
+    // uploads are decoded, so a header followed by zeros is refused.
     const wav = (mb) => {
       const size = mb * 1024 * 1024;
       const data = new Uint8Array(size);
-      data.set(new TextEncoder().encode("RIFF"), 0);
-      new DataView(data.buffer).setUint32(4, size - 8, true);
-      data.set(new TextEncoder().encode("WAVEfmt "), 8);
+      const view = new DataView(data.buffer);
+      const text = (at, s) => data.set(new TextEncoder().encode(s), at);
+      text(0, "RIFF"); view.setUint32(4, size - 8, true); text(8, "WAVEfmt ");
+      view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 2, true);
+      view.setUint32(24, 48000, true); view.setUint32(28, 192000, true); view.setUint16(32, 4, true);
+      view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, size - 44, true);
+      for (let at = 44; at + 4 <= size; at += 4) {
+        const sample = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (at - 44)) / 4 / 48000));
+        view.setInt16(at, sample, true); view.setInt16(at + 2, sample, true);
+      }
       return data;
     };
     const files = MEDIA_SIZES_MB.map((mb) => ({ mb, data: wav(mb) }));

@@ -27,6 +27,8 @@ Twisted's SIGTERM handler once the reactor runs, with this sequence:
 2. stop the background tasks; run the registered shutdown hooks (`shutdown_hook_add`,
    e.g. for Socket.IO to tell its clients), each bounded by the grace period;
 3. wait until the in-flight HTTP requests have finished, at most `SHUTDOWN_GRACE_SECONDS`;
+   then run the hooks registered with `after_drain=True` (the media worker pool: in-flight
+   uploads still need it until here);
 4. `reactor.stop()`: Daphne cancels what is left (websockets, long-polls) and the process
    exits; the embedded database this process started is stopped by its atexit hook, after
    every acknowledged write is in it (the stop is a clean WiredTiger close).
@@ -50,6 +52,7 @@ from chillout_project.observe import tracker
 logger = logging.getLogger(__name__)
 
 _hooks: list[Callable[[], Awaitable[None]]] = []
+_final_hooks: list[Callable[[], Awaitable[None]]] = []
 _loops: dict[str, Callable[[], Awaitable[None]]] = {}
 _startup_hooks: list[Callable[[], None]] = []
 _turn_taker: list[Callable[..., Awaitable[bool]]] = []
@@ -78,14 +81,26 @@ async def turn_take(*, name: str, seconds: float) -> bool:
     return await _turn_taker[0](name=name, seconds=seconds)
 
 
-def shutdown_hook_add(hook: Callable[[], Awaitable[None]]) -> None:
-    """Register a coroutine function awaited at graceful shutdown, before the drain wait.
+def shutdown_hook_add(hook: Callable[[], Awaitable[None]], *, after_drain: bool = False) -> None:
+    """Register a coroutine function awaited at graceful shutdown, before the drain wait
+    (`after_drain`: after it, i.e. once in-flight requests are done, and at ASGI
+    `lifespan.shutdown` for servers that send it).
 
-    For `realtime/`: e.g. disconnect every socket cleanly. Each hook gets at most the
-    grace period; an exception is logged and the shutdown goes on.
+    For `realtime/`: e.g. disconnect every socket cleanly; for the media pool: stop its
+    threads. Each hook gets at most the grace period; an exception is logged and the
+    shutdown goes on.
     """
-    if hook not in _hooks:
-        _hooks.append(hook)
+    hooks = _final_hooks if after_drain else _hooks
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+async def _run_hooks(hooks: list[Callable[[], Awaitable[None]]], *, deadline: float) -> None:
+    for hook in list(hooks):
+        try:
+            await asyncio.wait_for(hook(), max(deadline - time.monotonic(), 0.1))
+        except Exception:
+            logger.exception("shutdown hook %r failed", hook)
 
 
 def background_loop_add(*, name: str, loop: Callable[[], Awaitable[None]]) -> None:
@@ -168,6 +183,7 @@ class LifespanApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await background.stop()
+                await _run_hooks(_final_hooks, deadline=time.monotonic() + settings.SHUTDOWN_GRACE_SECONDS)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -209,15 +225,12 @@ async def shutdown_graceful(reactor, *, grace: float | None = None) -> None:
     logger.info("SIGTERM: stopped listening on %d port(s); %d request(s) in flight", closed, tracker.in_flight)
     try:
         await background.stop()
-        for hook in list(_hooks):
-            try:
-                await asyncio.wait_for(hook(), max(deadline - time.monotonic(), 0.1))
-            except Exception:
-                logger.exception("shutdown hook %r failed", hook)
+        await _run_hooks(_hooks, deadline=deadline)
         if not await tracker.wait_idle(max(deadline - time.monotonic(), 0.0)):
             logger.warning("grace period over: %d request(s) still in flight are cut", tracker.in_flight)
         else:
             logger.info("in-flight requests finished; stopping")
+        await _run_hooks(_final_hooks, deadline=deadline)
     finally:
         reactor.stop()
 

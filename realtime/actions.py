@@ -37,7 +37,7 @@ from rooms.services import message_create, message_delete, room_ensure
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
 from rooms.wire import message_wire
 from voice.kinds import IMAGE, VOICE, MediaKind
-from voice.media import media_delete_by_path
+from voice.media import media_delete_by_path, media_description
 from voice.selectors import media_file_in_room
 
 logger = logging.getLogger(__name__)
@@ -217,6 +217,7 @@ async def do_media_send(*, connection: Connection, kind: MediaKind, payload: Med
         text=send.text,
         type=kind.name,
         url=kind.path(payload.file_id),
+        media=await media_description(kind=kind, file_id=payload.file_id),
     )
 
 
@@ -226,10 +227,20 @@ async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None
 
 
 async def do_message_post(
-    *, connection: Connection, binding: Binding, event: str, text: str, type: str = "text", url: str | None = None
+    *,
+    connection: Connection,
+    binding: Binding,
+    event: str,
+    text: str,
+    type: str = "text",
+    url: str | None = None,
+    media: dict | None = None,
 ) -> dict:
-    """Store a message as the socket's bound name, then send it to the whole room."""
-    doc = await message_create(room_id=binding.room_id, username=binding.username, text=text, type=type, url=url)
+    """Store a message as the socket's bound name, then send it to the whole room (`media`:
+    the file's description, stored in the message so history needs no lookup)."""
+    doc = await message_create(
+        room_id=binding.room_id, username=binding.username, text=text, type=type, url=url, media=media
+    )
     wire = message_wire(doc, media_base=connection.media_base)
     await room_emit(event, wire, room_id=binding.room_id)
     return wire

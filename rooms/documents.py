@@ -14,7 +14,7 @@ field names they use are the constants below, taken from these classes.
 
 from bson import ObjectId
 from django.conf import settings
-from mongoengine import DateTimeField, Document, IntField, ObjectIdField, StringField
+from mongoengine import DateTimeField, Document, IntField, ListField, ObjectIdField, StringField
 
 MESSAGE_TYPES = ("text", "voice", "image", "call_notification", "call_ended")
 
@@ -44,6 +44,13 @@ class Message(Document):
     url = StringField(null=True)
     created_at = DateTimeField(db_field="createdAt", required=True)
     call_initiator = StringField(db_field="callInitiator")
+    # The media description, copied from the file when a media message is stored (history
+    # needs no lookup in `voice`): voice notes `duration` (ms) and `waveform` (64 ints
+    # 0–255), images `width` and `height` (as displayed). Absent on other messages.
+    duration = IntField()
+    waveform = ListField(IntField())
+    width = IntField()
+    height = IntField()
 
     meta = {
         "collection": "messages",
@@ -64,6 +71,7 @@ ROOM_VERSION = _stored(Room, "version")
 HISTORY_VERSION = _stored(Room, "history_version")
 CREATED_AT = _stored(Message, "created_at")
 CALL_INITIATOR = _stored(Message, "call_initiator")
+MEDIA_FIELDS = tuple(_stored(Message, f) for f in ("duration", "waveform", "width", "height"))  # wire order too
 
 
 def room_new(*, room_id: str, last_activity) -> dict:
@@ -71,8 +79,12 @@ def room_new(*, room_id: str, last_activity) -> dict:
     return {"_id": ObjectId(), ROOM_ID: room_id, LAST_ACTIVITY: last_activity, ROOM_VERSION: 0}
 
 
-def message_new(*, room_id: str, username: str, text: str, type: str, url: str | None, created_at, call_initiator=None) -> dict:
-    """A new message document (fields as `Message` declares them; `_id` made by the app)."""
+def message_new(
+    *, room_id: str, username: str, text: str, type: str, url: str | None, created_at, call_initiator=None, media=None
+) -> dict:
+    """A new message document (fields as `Message` declares them; `_id` made by the app).
+
+    `media`: the file's description (`MEDIA_FIELDS` keys); other keys are ignored."""
     doc = {
         "_id": ObjectId(),
         ROOM_ID: room_id,
@@ -84,4 +96,7 @@ def message_new(*, room_id: str, username: str, text: str, type: str, url: str |
     }
     if call_initiator is not None:
         doc[CALL_INITIATOR] = call_initiator
+    for name in MEDIA_FIELDS:
+        if media and media.get(name) is not None:
+            doc[name] = media[name]
     return doc

@@ -133,11 +133,21 @@ async def message_create(
     type: str = "text",
     url: str | None = None,
     call_initiator: str | None = None,
+    media: dict | None = None,
 ) -> dict:
-    """Store one message and return the stored document (the app makes `_id`/`createdAt`)."""
+    """Store one message and return the stored document (the app makes `_id`/`createdAt`).
+
+    `media`: the description of the file a media message names (`voice.media.media_description`)."""
     now = utc_now()
     doc = message_new(
-        room_id=room_id, username=username, text=text, type=type, url=url, created_at=now, call_initiator=call_initiator
+        room_id=room_id,
+        username=username,
+        text=text,
+        type=type,
+        url=url,
+        created_at=now,
+        call_initiator=call_initiator,
+        media=media,
     )
     await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=now))
     _known.mark(key=room_id)

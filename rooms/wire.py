@@ -1,7 +1,8 @@
 """The wire shapes of rooms and messages (contract §2–§3), built from stored documents.
 
 Key order of a message is part of the web client's contract:
-`username, message, type, url, _id, createdAt` (+ `callInitiator` for call notices).
+`username, message, type, url, _id, createdAt` (+ `callInitiator` for call notices); a media
+message's description (`duration`, `waveform` / `width`, `height`) follows, only when stored.
 Media are stored as server paths (`/api/voice/<id>`); on the wire they become absolute URLs
 with the base the caller passes (`PUBLIC_URL`, else the request's scheme and host).
 
@@ -13,6 +14,8 @@ relative `url` still needs the caller's media base (`rooms.history` caches parts
 from datetime import UTC, datetime
 
 import orjson
+
+from rooms.documents import MEDIA_FIELDS
 
 Part = bytes | dict
 
@@ -42,6 +45,9 @@ def message_wire(doc: dict, *, media_base: str) -> dict:
     }
     if "callInitiator" in doc:
         wire["callInitiator"] = doc["callInitiator"]
+    for name in MEDIA_FIELDS:
+        if name in doc:
+            wire[name] = doc[name]
     return wire
 
 

@@ -2,8 +2,17 @@
 
 Layout (the GridFS spec, so `mongofiles` and any driver read it): per kind a bucket
 (`voices`, `images`), i.e. a `<bucket>.files` collection (one document per file:
-`length`, `chunkSize`, `uploadDate`, `filename`, `metadata: {roomId, username, contentType}`)
-and a `<bucket>.chunks` collection (`{files_id, n, data}` per `CHUNK_SIZE` bytes).
+`length`, `chunkSize`, `uploadDate`, `filename`, `metadata: {roomId, username, contentType,
+description?}`) and a `<bucket>.chunks` collection (`{files_id, n, data}` per `CHUNK_SIZE`
+bytes). `description` is what the upload's processing measured (voice `{duration, waveform}`,
+image `{width, height}`).
+
+Thumbnails live in their own bucket, `thumbnails`, one file per (image, width) with
+`metadata: {roomId, thumbnailOf, width, contentType}` and a unique index on
+(`thumbnailOf`, `width`): a thumbnail can never be served, attached to a message or counted
+as an upload of the images bucket, and two requests that make the same one store it once.
+They go with their image (`delete`), with their room (`room_delete`), and are not exported
+(an import makes them again on demand).
 
 Writes. `GridFSUpload` writes chunks as they fill (flushing every `FLUSH_CHUNKS`), so an
 upload holds at most ~1 MB in memory: PyMongo's `GridIn` batches up to 48 MB of chunks
@@ -28,6 +37,7 @@ from bson import Binary, ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from chillout_project.errors import InvalidInput
 from chillout_project.mongo import async_db, sync_db
@@ -37,6 +47,7 @@ CHUNK_SIZE = 255 * 1024  # GridFS' default chunk size
 FLUSH_CHUNKS = 4
 BATCH = 500  # file ids per delete
 BUCKETS = {"voice": "voices", "image": "images"}  # kind name → bucket name
+THUMBNAILS = "thumbnails"  # bucket of the images' thumbnails
 
 
 def bucket_name(kind: MediaKind) -> str:
@@ -55,13 +66,13 @@ def chunks_collection(db, kind: MediaKind):
 class GridFSUpload:
     """One file on its way in: chunks written as they fill, the files document at `close`."""
 
-    def __init__(self, *, kind: MediaKind, room_id: str, filename: str, content_type: str):
+    def __init__(self, *, bucket: str, filename: str, metadata: dict):
         db = async_db()
-        self._files = files_collection(db, kind)
-        self._chunks = chunks_collection(db, kind)
+        self._files = db[f"{bucket}.files"]
+        self._chunks = db[f"{bucket}.chunks"]
         self.file_id = ObjectId()
         self.filename = filename
-        self.metadata = {"roomId": room_id, "username": None, "contentType": content_type}
+        self.metadata = metadata
         self.length = 0
         self._buffer = bytearray()
         self._pending: list[dict] = []
@@ -77,9 +88,10 @@ class GridFSUpload:
         if len(self._pending) >= FLUSH_CHUNKS:
             await self._flush()
 
-    async def close(self, *, username: str) -> ObjectId:
+    async def close(self, *, username: str | None = None) -> ObjectId:
         """Write the remaining chunks, then the files document that makes the file visible."""
-        self.metadata["username"] = username
+        if username is not None:
+            self.metadata["username"] = username
         if self._buffer:
             self._take_chunk(bytes(self._buffer))
             self._buffer.clear()
@@ -119,7 +131,8 @@ class GridFSFile:
     def __init__(self, grid_out):
         self._grid_out = grid_out
         self.length: int = grid_out.length
-        self.content_type: str | None = (grid_out.metadata or {}).get("contentType")
+        self.metadata: dict = grid_out.metadata or {}
+        self.content_type: str | None = self.metadata.get("contentType")
 
     async def read_range(self, *, start: int, length: int, piece: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         """`length` bytes from `start`, one chunk (one database read) per piece."""
@@ -137,8 +150,59 @@ class GridFSFile:
 class GridFSStore:
     """Media in GridFS buckets; see the module docstring."""
 
-    def upload(self, *, kind: MediaKind, room_id: str, filename: str, content_type: str) -> GridFSUpload:
-        return GridFSUpload(kind=kind, room_id=room_id, filename=filename, content_type=content_type)
+    def upload(
+        self, *, kind: MediaKind, room_id: str, filename: str, content_type: str, description: dict | None = None
+    ) -> GridFSUpload:
+        metadata = {"roomId": room_id, "username": None, "contentType": content_type}
+        if description:
+            metadata["description"] = description
+        return GridFSUpload(bucket=bucket_name(kind), filename=filename, metadata=metadata)
+
+    async def description(self, *, kind: MediaKind, file_id: ObjectId) -> dict | None:
+        found = await files_collection(async_db(), kind).find_one({"_id": file_id}, projection={"metadata.description": 1})
+        if found is None:
+            return None
+        return (found.get("metadata") or {}).get("description") or {}
+
+    async def thumbnail_open(self, *, file_id: ObjectId, width: int) -> GridFSFile | None:
+        found = await async_db()[f"{THUMBNAILS}.files"].find_one(
+            {"metadata.thumbnailOf": file_id, "metadata.width": width}, projection={"_id": 1}
+        )
+        if found is None:
+            return None
+        try:
+            grid_out = await AsyncGridFSBucket(async_db(), bucket_name=THUMBNAILS).open_download_stream(found["_id"])
+        except NoFile:  # deleted with its image in between
+            return None
+        return GridFSFile(grid_out)
+
+    async def thumbnail_store(self, *, kind: MediaKind, file_id: ObjectId, width: int, data: bytes, content_type: str) -> None:
+        """Store a thumbnail of an image once: a second writer's copy loses on the unique index
+        and is removed; an image deleted meanwhile takes the new thumbnail with it."""
+        image = await files_collection(async_db(), kind).find_one({"_id": file_id}, projection={"metadata.roomId": 1})
+        if image is None:
+            return
+        metadata = {"roomId": image["metadata"]["roomId"], "thumbnailOf": file_id, "width": width, "contentType": content_type}
+        upload = GridFSUpload(bucket=THUMBNAILS, filename=f"{file_id}-w{width}", metadata=metadata)
+        await upload.write(data)
+        try:
+            await upload.close()
+        except DuplicateKeyError:
+            await upload.abort()
+            return
+        if await files_collection(async_db(), kind).find_one({"_id": file_id}, projection={"_id": 1}) is None:
+            await self._thumbnails_delete(of_ids=[file_id])
+
+    async def _thumbnails_delete(self, *, of_ids: list[ObjectId]) -> tuple[int, int]:
+        """Delete the thumbnails of these images: (files, bytes)."""
+        db = async_db()
+        query = {"metadata.thumbnailOf": {"$in": of_ids}}
+        found = await db[f"{THUMBNAILS}.files"].find(query, {"_id": 1, "length": 1}).to_list(None)
+        ids = [f["_id"] for f in found]
+        if ids:
+            await db[f"{THUMBNAILS}.files"].delete_many({"_id": {"$in": ids}})
+            await db[f"{THUMBNAILS}.chunks"].delete_many({"files_id": {"$in": ids}})
+        return len(ids), sum(int(f.get("length", 0)) for f in found)
 
     async def open(self, *, kind: MediaKind, file_id: ObjectId) -> GridFSFile | None:
         try:
@@ -148,10 +212,14 @@ class GridFSStore:
         return GridFSFile(grid_out)
 
     async def delete(self, *, kind: MediaKind, file_id: ObjectId) -> bool:
+        """Delete one file (an image with its thumbnails)."""
         try:
             await AsyncGridFSBucket(async_db(), bucket_name=bucket_name(kind)).delete(file_id)
         except NoFile:
             return False
+        finally:
+            if kind.name == "image":
+                await self._thumbnails_delete(of_ids=[file_id])
         return True
 
     async def in_room(self, *, kind: MediaKind, file_id: ObjectId, room_id: str) -> bool:
@@ -163,22 +231,25 @@ class GridFSStore:
     async def room_ids(self) -> set[str]:
         """Every roomId that owns a file (`distinct`, answered from the metadata.roomId index)."""
         owners: set[str] = set()
-        for kind in KINDS.values():
-            values = await files_collection(async_db(), kind).distinct("metadata.roomId")
+        for bucket in (*BUCKETS.values(), THUMBNAILS):
+            values = await async_db()[f"{bucket}.files"].distinct("metadata.roomId")
             owners.update(v for v in values if isinstance(v, str))
         return owners
 
     async def room_delete(
         self, *, room_id: str, older_than: datetime | None = None, dry_run: bool = False
     ) -> dict[str, tuple[int, int]]:
-        """Delete (or count) a room's files, optionally only older ones: bucket → (files, bytes)."""
+        """Delete (or count) a room's files, optionally only older ones: bucket → (files, bytes).
+
+        Thumbnails go by the same filter (one is never older than its image, so an image
+        that stays keeps them) and, when only older files go, also with their image."""
         db = async_db()
         counts: dict[str, tuple[int, int]] = {}
-        for kind in KINDS.values():
-            files, chunks = files_collection(db, kind), chunks_collection(db, kind)
-            file_filter: dict = {"metadata.roomId": room_id}
-            if older_than is not None:
-                file_filter["uploadDate"] = {"$lt": older_than}
+        file_filter: dict = {"metadata.roomId": room_id}
+        if older_than is not None:
+            file_filter["uploadDate"] = {"$lt": older_than}
+        for bucket in (*BUCKETS.values(), THUMBNAILS):
+            files, chunks = db[f"{bucket}.files"], db[f"{bucket}.chunks"]
             found = await files.find(file_filter, {"_id": 1, "length": 1}).to_list(None)
             for start in range(0, len(found), BATCH):
                 batch = found[start : start + BATCH]
@@ -186,26 +257,27 @@ class GridFSStore:
                 if not dry_run:
                     await files.delete_many({"_id": {"$in": ids}})
                     await chunks.delete_many({"files_id": {"$in": ids}})
-                number, size = counts.get(bucket_name(kind), (0, 0))
-                counts[bucket_name(kind)] = (number + len(ids), size + sum(int(f.get("length", 0)) for f in batch))
+                    if bucket == BUCKETS["image"] and older_than is not None:
+                        _add(counts, THUMBNAILS, await self._thumbnails_delete(of_ids=ids))
+                _add(counts, bucket, (len(ids), sum(int(f.get("length", 0)) for f in batch)))
         return counts
 
     def totals_sync(self) -> dict[str, dict[str, int]]:
         """bucket → {files, bytes}, every bucket listed."""
         totals = {}
-        for kind in KINDS.values():
+        for bucket in (*BUCKETS.values(), THUMBNAILS):
             rows = list(
-                files_collection(sync_db(), kind).aggregate(
+                sync_db()[f"{bucket}.files"].aggregate(
                     [{"$group": {"_id": None, "files": {"$sum": 1}, "bytes": {"$sum": "$length"}}}]
                 )
             )
-            totals[bucket_name(kind)] = {"files": rows[0]["files"] if rows else 0, "bytes": rows[0]["bytes"] if rows else 0}
+            totals[bucket] = {"files": rows[0]["files"] if rows else 0, "bytes": rows[0]["bytes"] if rows else 0}
         return totals
 
     def bytes_by_room_sync(self, *, room_ids: list[str]) -> dict[str, int]:
         totals: dict[str, int] = {}
-        for kind in KINDS.values():
-            for row in files_collection(sync_db(), kind).aggregate(
+        for bucket in (*BUCKETS.values(), THUMBNAILS):
+            for row in sync_db()[f"{bucket}.files"].aggregate(
                 [
                     {"$match": {"metadata.roomId": {"$in": room_ids}}},
                     {"$group": {"_id": "$metadata.roomId", "bytes": {"$sum": "$length"}}},
@@ -265,10 +337,21 @@ class GridFSStore:
         PyMongo's GridIn does, and without it every chunk read of a download scans."""
         db = sync_db()
         names = []
-        for kind in KINDS.values():
-            names.append(files_collection(db, kind).create_index([("metadata.roomId", ASCENDING)]))
-            names.append(
-                chunks_collection(db, kind).create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
+        for bucket in (*BUCKETS.values(), THUMBNAILS):
+            names.append(db[f"{bucket}.files"].create_index([("metadata.roomId", ASCENDING)]))
+            names.append(db[f"{bucket}.chunks"].create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True))
+        names.append(
+            db[f"{THUMBNAILS}.files"].create_index(
+                [("metadata.thumbnailOf", ASCENDING), ("metadata.width", ASCENDING)], unique=True
             )
+        )
         return names
+
+
+def _add(counts: dict[str, tuple[int, int]], bucket: str, more: tuple[int, int]) -> None:
+    """Add (files, bytes) to a bucket's count; a bucket with nothing removed is not listed."""
+    if more == (0, 0):
+        return
+    number, size = counts.get(bucket, (0, 0))
+    counts[bucket] = (number + more[0], size + more[1])
 

@@ -39,6 +39,7 @@ class MediaUpload(Protocol):
 
 class MediaFile(Protocol):
     length: int
+    metadata: dict
     content_type: str | None  # None for legacy files stored without a detected type
 
     def read_range(self, *, start: int, length: int) -> AsyncIterator[bytes]: ...
@@ -47,10 +48,31 @@ class MediaFile(Protocol):
 _store = GridFSStore()  # holds no connection: each call reaches the database through chillout_project.mongo
 
 
-def media_upload_open(*, kind: MediaKind, room_id: str, filename: str, content_type: str) -> MediaUpload:
-    """Start storing a file of `room_id` with its detected type; its uploader is named at
-    `close(username=…)` (the form field may come after the file)."""
-    return _store.upload(kind=kind, room_id=room_id, filename=filename, content_type=content_type)
+def media_upload_open(
+    *, kind: MediaKind, room_id: str, filename: str, content_type: str, description: dict | None = None
+) -> MediaUpload:
+    """Start storing a file of `room_id` with its detected type and its `description` (what
+    processing measured: voice `{duration, waveform}`, image `{width, height}`); its uploader
+    is named at `close(username=…)`."""
+    return _store.upload(kind=kind, room_id=room_id, filename=filename, content_type=content_type, description=description)
+
+
+async def media_description(*, kind: MediaKind, file_id: ObjectId) -> dict | None:
+    """What the upload measured (`{duration, waveform}` or `{width, height}`; `{}` for files
+    stored before it was measured); None if there is no such file. `rooms` copies it into the
+    message that names the file, so a history needs no lookup here."""
+    return await _store.description(kind=kind, file_id=file_id)
+
+
+async def media_thumbnail_open(*, file_id: ObjectId, width: int) -> MediaFile | None:
+    """The stored `width` thumbnail of image `file_id`, open for ranged reads; None if not made yet."""
+    return await _store.thumbnail_open(file_id=file_id, width=width)
+
+
+async def media_thumbnail_store(*, kind: MediaKind, file_id: ObjectId, width: int, data: bytes, content_type: str) -> None:
+    """Store the `width` thumbnail of image `file_id` (once: a concurrent copy is dropped; none if
+    the image is gone). It is deleted with its image and with its room."""
+    await _store.thumbnail_store(kind=kind, file_id=file_id, width=width, data=data, content_type=content_type)
 
 
 async def media_open(*, kind: MediaKind, file_id: ObjectId) -> MediaFile | None:
@@ -59,7 +81,7 @@ async def media_open(*, kind: MediaKind, file_id: ObjectId) -> MediaFile | None:
 
 
 async def media_delete(*, kind: MediaKind, file_id: ObjectId) -> bool:
-    """Delete one file; False if there was none."""
+    """Delete one file (an image with its thumbnails); False if there was none."""
     return await _store.delete(kind=kind, file_id=file_id)
 
 
@@ -86,7 +108,7 @@ async def media_room_delete(
     *, room_id: str, older_than: datetime | None = None, dry_run: bool = False
 ) -> dict[str, tuple[int, int]]:
     """Delete (or with `dry_run` count) a room's files, optionally only those stored before
-    `older_than`; returns per store part (bucket) the files and bytes."""
+    `older_than`, with their thumbnails; returns per store part (bucket) the files and bytes."""
     return await _store.room_delete(room_id=room_id, older_than=older_than, dry_run=dry_run)
 
 
@@ -126,6 +148,7 @@ __all__ = [
     "media_bytes_by_room_sync",
     "media_delete",
     "media_delete_by_path",
+    "media_description",
     "media_export_sync",
     "media_file_in_room",
     "media_import_read_sync",
@@ -135,6 +158,8 @@ __all__ = [
     "media_path_parse",
     "media_room_delete",
     "media_room_ids",
+    "media_thumbnail_open",
+    "media_thumbnail_store",
     "media_totals_sync",
     "media_upload_open",
 ]

@@ -6,7 +6,7 @@ from chillout_project.errors import InvalidInput, NotFound
 from chillout_project.http import api_view, error_response, json_response
 from chillout_project.validators import check_object_id, check_room_id
 from voice import media, services
-from voice.kinds import KINDS
+from voice.kinds import IMAGE, KINDS
 from voice.ranges import Unsatisfiable, parse_range
 
 
@@ -22,18 +22,31 @@ async def media_upload(request: HttpRequest, room_id: str, kind: str):
 
 @api_view("GET")
 async def media_download(request: HttpRequest, file_id: str, kind: str):
+    """The file, or with `?w=` (images) its stored thumbnail of that width, with the same headers."""
     media_kind = KINDS[kind]
+    width = None
+    if "w" in request.GET:
+        if media_kind is not IMAGE:
+            raise InvalidInput("w (a thumbnail width) applies to images only")
+        width = services.check_thumbnail_width(request.GET["w"])
     try:
         oid = check_object_id(file_id, field="fileId")
     except InvalidInput:
         raise NotFound("File not found") from None
-    stored = await media.media_open(kind=media_kind, file_id=oid)
+    if width is None:
+        stored = await media.media_open(kind=media_kind, file_id=oid)
+        etag = f'"{oid}-{stored.length}"' if stored is not None else ""
+    else:
+        stored = await services.media_thumbnail(file_id=oid, width=width)
+        etag = f'"{oid}-w{width}-{stored.length}"' if stored is not None else ""
     if stored is None:
         raise NotFound("File not found")
+    return _file_response(request, stored, etag=etag, content_type=stored.content_type or media_kind.fallback_type)
 
+
+def _file_response(request: HttpRequest, stored: media.MediaFile, *, etag: str, content_type: str) -> HttpResponse:
+    """200 / 206 / 304 / 416 for a stored file, ranged and revalidated."""
     total = stored.length
-    etag = f'"{oid}-{total}"'
-    content_type = stored.content_type or media_kind.fallback_type
     headers = media_headers(etag=etag)
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         return HttpResponse(status=304, content_type=content_type, headers=headers)

@@ -1,10 +1,10 @@
 """The one module of sample data for every test: media files, message and room documents,
 and the helpers that look at stored media.
 
-Media: small, real files of every media type the contract names, made in memory. Detection
-works on magic numbers, so each sample starts exactly as a real file of its type does (the
-WAV and PNG are complete, valid files; the others carry their real container headers
-followed by filler).
+Media: small, real, decodable files of every media type the contract names, made in memory
+without any metadata (an upload is decoded and sanitized, so fakes are refused with 415): the
+WAV and PNG by hand, the other audio by PyAV's encoders, the other images by Pillow. Files
+that carry identifying metadata on purpose are in `tagged_media`.
 
 Documents: rooms and messages written straight into a database "as the services write
 them" (another process, a seeded room) are built by `rooms.documents`, the schema's module.
@@ -15,6 +15,7 @@ Stored media: tests look at what was stored through these helpers, which ask `vo
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -27,7 +28,8 @@ import gridfs
 from bson import ObjectId
 
 from rooms.documents import MESSAGES, ROOMS, message_new, room_new
-from voice.gridfs_store import bucket_name, chunks_collection, files_collection
+from tests.factories import tagged_media
+from voice.gridfs_store import THUMBNAILS, bucket_name, chunks_collection, files_collection
 from voice.kinds import KINDS
 
 
@@ -41,44 +43,79 @@ def wav(frames: int = 8000) -> bytes:
     return buffer.getvalue()
 
 
-def webm(size: int = 4096) -> bytes:
-    ebml = bytes.fromhex("1A45DFA3") + b"\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08"
-    ebml += b"\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02"
-    return ebml + bytes(size)
+@functools.cache
+def _voice(kind: str, seconds: float) -> bytes:
+    return tagged_media.voice(kind, seconds=seconds, tags={})
 
 
-def ogg(size: int = 4096) -> bytes:
-    return b"OggS\x00\x02" + bytes(22) + b"\x01\x13OpusHead" + bytes(size)
+def webm(seconds: float = 0.5) -> bytes:
+    """A real WebM/Opus note, what browsers record."""
+    return _voice("webm", seconds)
 
 
-def mp4(brand: bytes = b"iso5", size: int = 4096) -> bytes:
-    return struct.pack(">I", 24) + b"ftyp" + brand + b"\x00\x00\x00\x01" + brand + b"mp41" + bytes(size)
+def ogg(seconds: float = 0.5) -> bytes:
+    return _voice("ogg", seconds)
 
 
-def mp3(size: int = 4096) -> bytes:
-    return b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(size)
+def mp4(brand: bytes = b"isom", seconds: float = 0.5) -> bytes:
+    """A real M4A (AAC) whose ftyp major brand is `brand` (Safari writes several)."""
+    data = _voice("m4a", seconds)
+    assert data[4:8] == b"ftyp"
+    return data[:8] + brand + data[12:]
 
 
-def png(width: int = 2, height: int = 2) -> bytes:
+def mp3(seconds: float = 0.5) -> bytes:
+    return _voice("mp3", seconds)
+
+
+def png(width: int = 2, height: int = 2, *, noise: int = 0) -> bytes:
+    """A real RGB PNG; `noise` > 0 fills it with that many random-ish rows' worth of bytes
+    that do not compress (for files of a given size)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    if noise:
+        rows = [b"\x00" + os.urandom(width * 3) for _ in range(height)]
+        raw = b"".join(rows)
+    else:
+        raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def jpeg(size: int = 2048) -> bytes:
-    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(size) + b"\xff\xd9"
+def _pillow(format: str, width: int, height: int, **options) -> bytes:
+    out = io.BytesIO()
+    tagged_media.picture(width, height).save(out, format, **options)
+    return out.getvalue()
 
 
-def gif() -> bytes:
-    return b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+def jpeg(width: int = 16, height: int = 8) -> bytes:
+    return _pillow("JPEG", width, height, quality=90)
 
 
-def webp(size: int = 2048) -> bytes:
-    body = b"WEBPVP8 " + struct.pack("<I", size) + bytes(size)
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+def gif(width: int = 4, height: int = 2) -> bytes:
+    return _pillow("GIF", width, height)
+
+
+def webp(width: int = 16, height: int = 8) -> bytes:
+    return _pillow("WEBP", width, height, quality=90)
+
+
+# A real container header followed by filler, per audio type: detected, then refused (415).
+AUDIO_HEADS = {
+    "audio/webm": bytes.fromhex("1A45DFA3") + b"\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08"
+    + b"\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02" + bytes(4096),
+    "audio/ogg": b"OggS\x00\x02" + bytes(22) + b"\x01\x13OpusHead" + bytes(4096),
+    "audio/mp4": struct.pack(">I", 24) + b"ftypiso5\x00\x00\x00\x01iso5mp41" + bytes(4096),
+    "audio/mpeg": b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(4096),
+}
+
+
+def undecodable(kind: str) -> bytes:
+    """Bytes whose head is a supported type but that do not decode (detected, then 415)."""
+    if kind == "voice":
+        return AUDIO_HEADS["audio/webm"] + bytes(5000)
+    return b"\x89PNG\r\n\x1a\n" + bytes(9000)
 
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -100,7 +137,7 @@ IMAGES = {
 
 PNG = png()  # ready-made samples, for tests that need one of a kind and no particular size
 WAV = wav(frames=500)
-WEBM = webm(600)
+WEBM = webm()
 MEDIA = {"voice": WEBM, "image": PNG}
 
 
@@ -178,6 +215,7 @@ def room_leftovers(db, room_id: str, file_ids=()) -> dict:
         counts[f"{kind}.files"] = len(ids)
         ids += [file_id for k, file_id in file_ids if k == kind]
         counts[f"{kind}.chunks"] = media_chunk_count(db, kind=kind, file_ids=ids)
+    counts["thumbnails"] = db[f"{THUMBNAILS}.files"].count_documents({"metadata.roomId": room_id})
     return counts
 
 
@@ -216,6 +254,23 @@ def media_orphan_chunks(db, *, kind: str) -> set:
     """Ids of chunks whose file has no files document (what a failed upload must not leave)."""
     files = set(files_collection(db, KINDS[kind]).distinct("_id"))
     return set(chunks_collection(db, KINDS[kind]).distinct("files_id")) - files
+
+
+def media_thumbnails(db, *, file_id) -> list[dict]:
+    """The stored thumbnails (files documents) of image `file_id`, with their chunk counts."""
+    docs = list(db[f"{THUMBNAILS}.files"].find({"metadata.thumbnailOf": ObjectId(file_id)}))
+    for doc in docs:
+        doc["chunks"] = db[f"{THUMBNAILS}.chunks"].count_documents({"files_id": doc["_id"]})
+    return docs
+
+
+def thumbnail_orphan_chunks(db) -> set:
+    """Ids of thumbnail chunks without a files document (a losing concurrent copy must not leave them)."""
+    return set(db[f"{THUMBNAILS}.chunks"].distinct("files_id")) - set(db[f"{THUMBNAILS}.files"].distinct("_id"))
+
+
+def media_thumbnails_of_room(db, *, room_id: str) -> list[dict]:
+    return list(db[f"{THUMBNAILS}.files"].find({"metadata.roomId": room_id}))
 
 
 def media_file_remove(db, *, kind: str, file_id) -> None:

@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from tests.factories import PNG, media_chunk_count, media_file
+from tests.factories import media_chunk_count, media_file, png
 from pymongo import MongoClient
 
 from chillout_project.embedded_db import pid_alive, start_or_reuse
@@ -33,7 +33,7 @@ def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory,
     stop = threading.Event()
 
     def worker(n: int):
-        blob = PNG + bytes([n]) * (200_000 + n)
+        blob = png(200, 333 + n, noise=1)  # ~200 KB of real, metadata-free PNG: stored as sent
         with httpx.Client(base_url=server.url, timeout=60) as client:
             while not stop.is_set():
                 try:
@@ -65,6 +65,8 @@ def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory,
     assert returncode == 0, server.log_tail()
     log = server.log_tail(100_000)
     assert "SIGTERM: stopped listening" in log and "in-flight requests finished; stopping" in log
+    # The media pool that processed the uploads stops only after them.
+    assert log.index("in-flight requests finished; stopping") < log.index("media worker pool stopped")
     assert "Traceback" not in log
     deadline = time.monotonic() + 30
     while pid_alive(db_pid) and time.monotonic() < deadline:

@@ -157,12 +157,14 @@ async def joined(connect, room_id):
     return open_joined
 
 
-async def media_upload(base_url: str, *, room_id: str, kind: str, username: str = "uploader") -> str:
-    """Upload a tiny valid file over REST; returns its relative URL (`/api/<kind>/<id>`)."""
+async def media_upload(
+    base_url: str, *, room_id: str, kind: str, username: str = "uploader", data: bytes | None = None
+) -> str:
+    """Upload a file (default: a tiny real one) over REST; returns its relative URL (`/api/<kind>/<id>`)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
         response = await client.post(
             f"/api/room/{room_id}/{kind}",
-            files={kind: ("blob", io.BytesIO(MEDIA_BYTES[kind]), "application/octet-stream")},
+            files={kind: ("blob", io.BytesIO(MEDIA_BYTES[kind] if data is None else data), "application/octet-stream")},
             data={"username": username},
         )
     assert response.status_code == 200, response.text

@@ -40,6 +40,7 @@ from hypothesis import example, given, note
 from hypothesis import strategies as st
 
 from tests import strategies
+from tests.factories import media_files_of_room
 from tests.realtime.conftest import WAIT, SocketClient, media_upload
 from tests.strategies import fuzz_examples, hostile_values, json_values, weighted
 from voice.kinds import KINDS
@@ -223,9 +224,9 @@ class World:
     def snapshot(self, rooms: set[str]) -> dict:
         query = {"$in": sorted(rooms)}
         stored = {"messages": list(self.mongo.messages.find({"roomId": query}).sort("_id", 1))}
-        for kind in KINDS.values():
-            files = self.mongo[f"{kind.bucket}.files"]
-            stored[kind.bucket] = list(files.find({"metadata.roomId": query}).sort("_id", 1))
+        for kind in KINDS:
+            found = [f for room in sorted(rooms) for f in media_files_of_room(self.mongo, kind=kind, room_id=room)]
+            stored[kind] = sorted(found, key=lambda f: f["_id"])
         return stored
 
     async def emit(self, event: str, args: tuple):

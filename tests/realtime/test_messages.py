@@ -6,6 +6,7 @@ from bson import ObjectId
 from tests.realtime.conftest import media_upload, stored_messages
 
 WIRE_KEYS = ["username", "message", "type", "url", "_id", "createdAt"]
+MEDIA_KEYS = {"voice": ["duration", "waveform"], "image": ["width", "height"]}  # after the fixed keys
 
 
 async def test_send_message_reaches_everyone_in_the_room_once(joined, room_id, mongo):
@@ -55,7 +56,7 @@ async def test_media_message_stores_the_path_and_broadcasts_absolute_urls(
     ack = await alice.call(f"send_{kind}_message", {"roomId": room_id, "username": "alice", "url": prefix + path})
     assert ack["ok"] is True, ack
     sent = ack["message"]
-    assert list(sent) == WIRE_KEYS
+    assert list(sent) == WIRE_KEYS + MEDIA_KEYS[kind]
     assert sent["type"] == kind
     assert sent["message"] == {"voice": "Voice message", "image": "Image message"}[kind]
     assert sent["url"] == server.url + path

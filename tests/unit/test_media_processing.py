@@ -366,10 +366,10 @@ def test_voice_over_the_length_cap_is_unsupported():
 @pytest.mark.parametrize(
     "content_type, data",
     [
-        ("audio/webm", factories.webm()),
-        ("audio/ogg", factories.ogg()),
-        ("audio/mp4", factories.mp4()),
-        ("audio/mpeg", factories.mp3()),
+        ("audio/webm", factories.AUDIO_HEADS["audio/webm"]),
+        ("audio/ogg", factories.AUDIO_HEADS["audio/ogg"]),
+        ("audio/mp4", factories.AUDIO_HEADS["audio/mp4"]),
+        ("audio/mpeg", factories.AUDIO_HEADS["audio/mpeg"]),
         ("audio/wav", b"RIFF\x24\x00\x00\x00WAVE" + bytes(64)),
         ("audio/webm", b"\x1a\x45\xdf\xa3" + b"garbage" * 100),
         ("video/x-matroska", tagged_media.voice("webm")),

@@ -1,5 +1,6 @@
 """Contract §3 and §6: POST /api/room/<roomId>/voice|image into the media store (GridFS)."""
 
+import io
 import socket
 import time
 from urllib.parse import urlsplit
@@ -7,9 +8,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from bson import ObjectId
+from PIL import Image
 
 from tests import factories
-from tests.factories import media_file, media_files_of_room, media_orphan_chunks
+from tests.factories import media_content, media_file, media_files_of_room, media_orphan_chunks
 
 
 @pytest.mark.parametrize("content_type", list(factories.AUDIO))
@@ -22,17 +24,33 @@ def test_every_accepted_audio_type_is_stored_with_its_detected_type(upload, mong
     file_id = body["url"].removeprefix("/api/voice/")
     assert body["url"] == f"/api/voice/{file_id}" and ObjectId.is_valid(file_id)
     stored = media_file(mongo, kind="voice", file_id=file_id)
-    assert stored["length"] == len(data)
+    description = stored["metadata"].pop("description")
     assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type}
+    assert list(description) == ["duration", "waveform"] and description["duration"] >= 450
+    assert len(description["waveform"]) == 64
+    assert stored["length"] == len(media_content(mongo, kind="voice", file_id=file_id)) > 0
 
 
 @pytest.mark.parametrize("content_type", list(factories.IMAGES))
 def test_every_accepted_image_type_is_stored_with_its_detected_type(upload, mongo, room_id, content_type):
-    response = upload(room_id, "image", factories.IMAGES[content_type](), username="bob")
+    data = factories.IMAGES[content_type]()
+    w, h = Image.open(io.BytesIO(data)).size
+    response = upload(room_id, "image", data, username="bob")
     assert response.status_code == 200
     file_id = response.json()["url"].removeprefix("/api/image/")
     stored = media_file(mongo, kind="image", file_id=file_id)
-    assert stored["metadata"] == {"roomId": room_id, "username": "bob", "contentType": content_type}
+    assert stored["metadata"] == {
+        "roomId": room_id, "username": "bob", "contentType": content_type, "description": {"width": w, "height": h}
+    }
+
+
+@pytest.mark.parametrize("kind", ["voice", "image"])
+def test_a_detected_type_that_does_not_decode_is_415_and_not_stored(upload, mongo, room_id, kind):
+    response = upload(room_id, kind, factories.undecodable(kind))
+    assert response.status_code == 415
+    assert list(response.json()) == ["error"]
+    assert media_files_of_room(mongo, kind=kind, room_id=room_id) == []
+    assert media_orphan_chunks(mongo, kind=kind) == set()
 
 
 def test_the_declared_type_is_ignored_only_the_bytes_count(http, mongo, room_id):
@@ -180,8 +198,8 @@ def test_file_over_the_limit_is_413_and_nothing_is_kept(small_limit_server, mong
 
 
 def test_file_at_the_limit_is_accepted(small_limit_server, room_id):
-    data = factories.wav(frames=10000)
-    data += b"\x00" * (50000 - len(data))
+    data = factories.wav(frames=24978)  # 44-byte header + 2 bytes per frame
+    assert len(data) == 50000
     response = httpx.post(
         f"{small_limit_server.url}/api/room/{room_id}/voice", files={"voice": ("blob", data, "audio/wav")}, timeout=60
     )

@@ -14,13 +14,15 @@ import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError, WriteConcernError
 
 from chillout_project.errors import ChilloutError
 
 logger = logging.getLogger(__name__)
 
-DATABASE_DOWN = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect)
+# A write the database could not make durable in time (`MONGO_WRITE_CONCERN=majority` without a
+# reachable majority: wtimeout) is answered like a database that is down: it was not acknowledged.
+DATABASE_DOWN = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, WriteConcernError)
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> HttpResponse:

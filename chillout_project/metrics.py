@@ -51,6 +51,11 @@ upload_bytes = Histogram(
     ["kind"],
     buckets=UPLOAD_BUCKETS,
 )
+uploads_refused = Counter(
+    "chillout_uploads_refused_total",
+    "Uploads refused before anything was stored, by reason (rate_limited: per client IP).",
+    ["reason"],
+)
 messages_stored = Counter(
     "chillout_messages_stored_total",
     "Messages stored, by type (text, voice, image, call_notification, call_ended).",
@@ -109,6 +114,10 @@ def http_request_observe(*, method: str, route: str, status: int, seconds: float
 
 def upload_observe(*, kind: str, size: int) -> None:
     upload_bytes.labels(kind).observe(size)
+
+
+def upload_refused(*, reason: str) -> None:
+    uploads_refused.labels(reason).inc()
 
 
 def message_stored(*, type: str) -> None:

@@ -26,6 +26,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chillout_project import embedded_db
+from chillout_project.write_concern import write_concern_client_options, write_concern_from_setting
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +38,22 @@ _index_setups: dict[str, Callable[[], list[str]]] = {}
 
 
 def client_options() -> dict:
-    """Driver options shared by the sync and the async client."""
+    """Driver options shared by the sync and the async client.
+
+    The write concern (`MONGO_WRITE_CONCERN`, journaled by default) is set on the clients,
+    so every handle made from them (collections, GridFS, mongoengine documents) inherits it
+    and no write can forget it: an insert returns only once it is durable, which is what
+    lets callers ack and broadcast right after. It overrides `journal` in `MONGO_URI`;
+    `journaled` keeps a `w` given there.
+    """
+    concern = write_concern_from_setting(settings.MONGO_WRITE_CONCERN, wtimeout_ms=settings.MONGO_TIMEOUT_MS)
     return {
         "serverSelectionTimeoutMS": settings.MONGO_TIMEOUT_MS,
         "connectTimeoutMS": settings.MONGO_TIMEOUT_MS,
         "maxIdleTimeMS": settings.MONGO_MAX_IDLE_MS,
         "maxPoolSize": settings.MONGO_POOL_SIZE,
         "tz_aware": True,
+        **write_concern_client_options(concern),
     }
 
 

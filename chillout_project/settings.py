@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from chillout_project.write_concern import write_concern_from_setting
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -67,6 +69,14 @@ MONGO_TIMEOUT_MS = env.int("MONGO_TIMEOUT_MS", default=5000)
 # The embedded server closes connections idle for 300 s; stay well below that.
 MONGO_MAX_IDLE_MS = env.int("MONGO_MAX_IDLE_MS", default=120_000)
 MONGO_POOL_SIZE = env.int("MONGO_POOL_SIZE", default=100)
+# When a write counts as done (acked, answered 200, broadcast): `journaled` (default, j:true),
+# `majority` (replica sets: w:majority, j:true, wtimeout MONGO_TIMEOUT_MS) or `fast` (w:1 without
+# the journal: a database crash loses the last moments). See chillout_project/write_concern.py.
+MONGO_WRITE_CONCERN = env.str("MONGO_WRITE_CONCERN", default="journaled")
+try:
+    write_concern_from_setting(MONGO_WRITE_CONCERN)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 EMBEDDED_DB_STARTUP_TIMEOUT = env.float("EMBEDDED_DB_STARTUP_TIMEOUT", default=60.0)
 EMBEDDED_DB_TTL_SWEEP_SECONDS = env.float("EMBEDDED_DB_TTL_SWEEP_SECONDS", default=60.0)
 
@@ -87,6 +97,14 @@ HISTORY_CACHE_MESSAGES = env.int("HISTORY_CACHE_MESSAGES", default=2000)
 # longest an insert may take to be acknowledged after its _id is made (plus clock skew).
 # A read costs about the messages the room received in this window.
 HISTORY_CACHE_LAG_SECONDS = env.float("HISTORY_CACHE_LAG_SECONDS", default=10.0)
+# Bytes of message JSON the whole cache holds at most (a room's entry keeps its newest
+# messages that fit; least recently read rooms go first). 0 = no byte bound.
+HISTORY_CACHE_BYTES = env.int("HISTORY_CACHE_BYTES", default=64 * 1024 * 1024)
+# Messages per database batch when a full history is streamed (GET without `limit`, a room
+# the cache does not hold whole): bounds that read's memory whatever the room's size.
+HISTORY_STREAM_BATCH = env.int("HISTORY_STREAM_BATCH", default=500)
+if HISTORY_STREAM_BATCH < 1:
+    raise ImproperlyConfigured("HISTORY_STREAM_BATCH must be positive")
 # An entry is read whole again after this long (a backstop for the lag assumption).
 HISTORY_CACHE_MAX_AGE_SECONDS = env.float("HISTORY_CACHE_MAX_AGE_SECONDS", default=120.0)
 
@@ -97,6 +115,8 @@ PURGE_INTERVAL_SECONDS = env.float("PURGE_INTERVAL_SECONDS", default=3600.0)
 # Messages and files younger than this are never taken for orphans: a write that creates
 # a room and stores into it is not atomic, and must not be caught between its two steps.
 PURGE_GRACE_SECONDS = env.float("PURGE_GRACE_SECONDS", default=60.0)
+# An upload that no message names (claims) within this many seconds is deleted by the purge.
+UPLOAD_ATTACH_SECONDS = env.float("UPLOAD_ATTACH_SECONDS", default=3600.0)
 # How long the cross-process purge lease holds before another process may take it over.
 PURGE_LEASE_SECONDS = env.float("PURGE_LEASE_SECONDS", default=900.0)
 
@@ -124,6 +144,9 @@ SEND_BURST = env.int("SEND_BURST", default=20)
 RELAY_RATE = env.float("RELAY_RATE", default=50.0)
 RELAY_BURST = env.int("RELAY_BURST", default=200)
 MAX_CONNECTIONS_PER_IP = env.int("MAX_CONNECTIONS_PER_IP", default=200)
+# Uploads (voice and image together) per client IP: token bucket, per process; 0 = off.
+UPLOAD_RATE = env.float("UPLOAD_RATE", default=2.0)
+UPLOAD_BURST = env.int("UPLOAD_BURST", default=10)
 MAX_ROOM_ID_CHARS = 128
 MAX_USERNAME_CHARS = 64
 HISTORY_PAGE_MAX = 1000

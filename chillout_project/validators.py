@@ -9,8 +9,8 @@ from bson import ObjectId
 from django.conf import settings
 
 from chillout_project.errors import InvalidInput
+from chillout_project.names import SYSTEM_USERNAME, name_is_reserved
 
-SYSTEM_USERNAME = "System"
 ANONYMOUS_USERNAME = "Anonymous"
 
 
@@ -25,14 +25,15 @@ def check_room_id(value: object) -> str:
 
 
 def check_username(value: object) -> str:
-    """A display name; empty or missing binds `Anonymous`; `System` (any case) is reserved."""
+    """A display name; empty or missing binds `Anonymous`; `System` is reserved, and so is
+    any name that could pass for it on screen (its Unicode skeleton: `chillout_project.names`)."""
     if value is None or value == "":
         return ANONYMOUS_USERNAME
     if not isinstance(value, str):
         raise InvalidInput("username must be a string")
     if len(value) > settings.MAX_USERNAME_CHARS:
         raise InvalidInput(f"username must be at most {settings.MAX_USERNAME_CHARS} characters")
-    if value.strip().lower() == SYSTEM_USERNAME.lower():
+    if name_is_reserved(value):
         raise InvalidInput("the username System is reserved")
     return value
 

@@ -33,11 +33,11 @@ from realtime.payloads import DeletePayload, MediaPayload, RelayPayload, TextPay
 from realtime.channels import room_channel
 from realtime.server import server
 from realtime.state import Binding, state
-from rooms.services import message_create, message_delete, room_ensure
+from rooms.services import message_create, message_delete, message_media_create, room_ensure
 from rooms.validators import ANONYMOUS_USERNAME, SYSTEM_USERNAME
 from rooms.wire import message_wire
 from voice.kinds import IMAGE, VOICE, MediaKind
-from voice.media import media_delete_by_path, media_description
+from voice.media import media_delete_by_path
 from voice.selectors import media_file_in_room
 
 logger = logging.getLogger(__name__)
@@ -206,19 +206,15 @@ async def do_text_send(*, connection: Connection, payload: TextPayload) -> dict:
 
 
 async def do_media_send(*, connection: Connection, kind: MediaKind, payload: MediaPayload) -> dict:
-    """Store and announce a voice or image message for a file already uploaded to the room."""
+    """Store and announce a voice or image message for a file the sender uploaded to the room
+    and no message owns yet (the service claims it for the message, atomically)."""
     await check_media_in_room(kind=kind, payload=payload)
     binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=payload.username)
     send = MEDIA_SENDS[kind]
-    return await do_message_post(
-        connection=connection,
-        binding=binding,
-        event=send.event,
-        text=send.text,
-        type=kind.name,
-        url=kind.path(payload.file_id),
-        media=await media_description(kind=kind, file_id=payload.file_id),
+    doc = await message_media_create(
+        room_id=binding.room_id, username=binding.username, text=send.text, kind=kind, file_id=payload.file_id
     )
+    return await notify_message(connection=connection, room_id=binding.room_id, doc=doc, event=send.event)
 
 
 async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None:
@@ -226,23 +222,15 @@ async def check_media_in_room(*, kind: MediaKind, payload: MediaPayload) -> None
         raise NotFound(f"no such {kind.name} file in this room")
 
 
-async def do_message_post(
-    *,
-    connection: Connection,
-    binding: Binding,
-    event: str,
-    text: str,
-    type: str = "text",
-    url: str | None = None,
-    media: dict | None = None,
-) -> dict:
-    """Store a message as the socket's bound name, then send it to the whole room (`media`:
-    the file's description, stored in the message so history needs no lookup)."""
-    doc = await message_create(
-        room_id=binding.room_id, username=binding.username, text=text, type=type, url=url, media=media
-    )
+async def do_message_post(*, connection: Connection, binding: Binding, event: str, text: str) -> dict:
+    """Store a text message as the socket's bound name, then send it to the whole room."""
+    doc = await message_create(room_id=binding.room_id, username=binding.username, text=text)
+    return await notify_message(connection=connection, room_id=binding.room_id, doc=doc, event=event)
+
+
+async def notify_message(*, connection: Connection, room_id: str, doc: dict, event: str) -> dict:
     wire = message_wire(doc, media_base=connection.media_base)
-    await room_emit(event, wire, room_id=binding.room_id)
+    await room_emit(event, wire, room_id=room_id)
     return wire
 
 
@@ -251,7 +239,7 @@ async def do_message_delete(*, connection: Connection, payload: DeletePayload) -
     binding = await do_member_ensure(connection=connection, room_id=payload.room_id, claimed=None)
     doc = await message_delete(room_id=binding.room_id, message_id=payload.message_id, username=binding.username)
     if doc.get("url"):
-        await media_delete_by_path(path=doc["url"])
+        await media_delete_by_path(path=doc["url"], message_id=doc["_id"])  # only the file it owns
     await room_emit("message_deleted", {"messageId": str(payload.message_id)}, room_id=binding.room_id)
 
 

@@ -4,31 +4,11 @@ A socket lives in exactly one server process, so its buckets are plain in-proces
 (even with Redis, nothing here needs sharing). Hand-written rather than the `limits`
 library: that library counts fixed or moving windows per key in a storage backend, while
 what is wanted is a continuous refill per connection that dies with the connection; the
-bucket below is the whole of it.
+bucket (`chillout_project.ratelimit`, shared with the upload limit) is the whole of it.
 """
 
-import time
-
 from chillout_project.errors import RateLimited
-
-
-class TokenBucket:
-    """`burst` tokens at most, refilled at `rate` per second; one event takes one token."""
-
-    def __init__(self, *, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+from chillout_project.ratelimit import TokenBucket
 
 
 def bucket_create(*, rate: float, burst: int) -> TokenBucket | None:

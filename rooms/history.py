@@ -27,9 +27,13 @@ What stays correct, across processes:
 
 What it holds: per message, its JSON bytes (or, for a media message, its wire dict: the
 absolute URL depends on the request). At most `HISTORY_CACHE_MESSAGES` newest messages of
-at most `HISTORY_CACHE_ROOMS` rooms (least recently read first out). A room with more
-messages keeps its newest ones: pages (`limit`, `before`) inside them are served from the
-cache; its full history is read from the database. `HISTORY_CACHE_ROOMS=0` turns it off.
+at most `HISTORY_CACHE_ROOMS` rooms (least recently read first out), and at most
+`HISTORY_CACHE_BYTES` of message JSON in all: messages are up to 5,000 characters (20 KB of
+UTF-8), so a count alone would let 64 rooms × 2,000 long messages hold gigabytes. A room
+whose newest messages pass the byte bound keeps those that fit; other rooms are dropped,
+least recently read first, until the total fits. A room with more messages than it keeps
+serves pages (`limit`, `before`) inside them from the cache, and its full history from the
+database (streamed: `rooms.selectors.room_history_stream`). `HISTORY_CACHE_ROOMS=0` turns it off.
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 from bson import ObjectId
 from django.conf import settings
-from pymongo import ASCENDING, DESCENDING
+from pymongo import DESCENDING
 
 from chillout_project.mongo import async_db
 from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID
@@ -57,6 +62,7 @@ class _Entry:
     ids: list[ObjectId] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     complete: bool = False  # holds every message of the room
+    nbytes: int = 0  # JSON bytes of the parts held (`part_size`)
     synced: float = 0.0  # wall-clock time the last read's query was sent
     filled: float = 0.0  # monotonic time of the last whole read
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -110,7 +116,42 @@ async def _entry_current(*, room: dict) -> _Entry:
         else:
             await _entry_fill(entry, room_id=room_id)
         entry.last_activity = room[LAST_ACTIVITY]
+        _entry_fit(entry)
+    _entries_fit(keep=room_id)
     return entry
+
+
+def part_size(part: Part) -> int:
+    """The JSON bytes a part stands for (a media part's URL grows by the media base only)."""
+    return len(part) if isinstance(part, bytes) else len(orjson.dumps(part))
+
+
+def _entry_fit(entry: _Entry) -> None:
+    """Keep the newest parts whose JSON fits `HISTORY_CACHE_BYTES` (0: no byte bound)."""
+    cap = settings.HISTORY_CACHE_BYTES
+    sizes = [part_size(part) for part in entry.parts]
+    total = sum(sizes)
+    if cap > 0 and total > cap:
+        cut = 0
+        while total > cap:
+            total -= sizes[cut]
+            cut += 1
+        entry.ids, entry.parts, entry.complete = entry.ids[cut:], entry.parts[cut:], False
+    entry.nbytes = total
+
+
+def _entries_fit(*, keep: str) -> None:
+    """Drop the least recently read rooms (never `keep`) while the cache holds more than
+    `HISTORY_CACHE_BYTES`."""
+    cap = settings.HISTORY_CACHE_BYTES
+    if cap <= 0:
+        return
+    total = sum(entry.nbytes for entry in _entries.values())
+    for room_id in list(_entries):
+        if total <= cap:
+            break
+        if room_id != keep:
+            total -= _entries.pop(room_id).nbytes
 
 
 async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
@@ -129,9 +170,9 @@ async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
 async def _entry_reread(entry: _Entry, *, room_id: str) -> None:
     """Re-read a partial entry from its oldest message on: a range read, flat in history size."""
     synced = time.time()
-    query = {ROOM_ID: room_id, "_id": {"$gte": entry.ids[0]}} if entry.ids else {ROOM_ID: room_id}
-    docs = await async_db()[MESSAGES].find(query).sort("_id", ASCENDING).to_list(None)
-    docs = docs[-settings.HISTORY_CACHE_MESSAGES :]
+    docs = await _newest(
+        room_id=room_id, since=entry.ids[0] if entry.ids else None, count=settings.HISTORY_CACHE_MESSAGES
+    )
     entry.ids = [doc["_id"] for doc in docs]
     entry.parts = [message_part(doc) for doc in docs]
     entry.synced, entry.filled = synced, time.monotonic()
@@ -143,13 +184,28 @@ async def _entry_refresh(entry: _Entry, *, room_id: str) -> None:
     boundary = ObjectId.from_datetime(
         datetime.fromtimestamp(entry.synced - settings.HISTORY_CACHE_LAG_SECONDS, tz=UTC)
     )
-    query = {ROOM_ID: room_id, "_id": {"$gte": boundary}}
-    docs = await async_db()[MESSAGES].find(query).sort("_id", ASCENDING).to_list(None)
-    entry.ids, entry.parts, dropped = history_splice(
-        ids=entry.ids, parts=entry.parts, docs=docs, boundary=boundary, cap=settings.HISTORY_CACHE_MESSAGES
-    )
-    entry.complete = entry.complete and not dropped
+    cap = settings.HISTORY_CACHE_MESSAGES
+    docs = await _newest(room_id=room_id, since=boundary, count=cap + 1)
+    if len(docs) > cap:  # more new messages than the entry holds: they replace all of it
+        entry.ids, entry.parts, entry.complete = [d["_id"] for d in docs[1:]], [message_part(d) for d in docs[1:]], False
+    else:
+        entry.ids, entry.parts, dropped = history_splice(
+            ids=entry.ids, parts=entry.parts, docs=docs, boundary=boundary, cap=cap
+        )
+        entry.complete = entry.complete and not dropped
     entry.synced = synced
+
+
+async def _newest(*, room_id: str, since: ObjectId | None, count: int) -> list[dict]:
+    """At most the newest `count` messages from `since` on, oldest first: a read's memory is
+    bounded by the cache's size, however many messages arrived (another process may have
+    stored thousands since the entry's last read)."""
+    query: dict = {ROOM_ID: room_id}
+    if since is not None:
+        query["_id"] = {"$gte": since}
+    docs = await async_db()[MESSAGES].find(query).sort("_id", DESCENDING).limit(count).to_list(None)
+    docs.reverse()
+    return docs
 
 
 def history_splice(
@@ -168,6 +224,11 @@ def history_splice(
     if overflow > 0:
         return new_ids[overflow:], new_parts[overflow:], True
     return new_ids, new_parts, False
+
+
+def history_cache_bytes() -> int:
+    """JSON bytes the cache holds now (all rooms)."""
+    return sum(entry.nbytes for entry in _entries.values())
 
 
 def history_forget(*, room_id: str) -> None:

@@ -9,7 +9,12 @@ files, and the embedded server sweeps only every 60 s. So a purge pass:
    was listed) is left alone;
 2. finds the orphans: every roomId that has messages or media files but no room
    document (rooms deleted in step 1, by the TTL monitor, or by `delete_room`), and
-   deletes their messages and files.
+   deletes their messages and files;
+3. deletes uploads that no message claimed within `UPLOAD_ATTACH_SECONDS` of their
+   upload, in any room (`voice.media.media_unattached_delete`; conditional per file, so a
+   file claimed meanwhile stays). Step 2's `PURGE_GRACE_SECONDS` is about gone rooms
+   (a write in flight re-creating its room); this one is about living rooms, whose
+   uploads would otherwise stay forever.
 
 Races with writers. Every write touches its room *before* storing into it
 (`rooms.services`), so a message under a missing room is either an orphan or a write in
@@ -48,7 +53,7 @@ from chillout_project.mongo import async_db
 from rooms.documents import CREATED_AT, LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOMS
 from rooms.services import room_forget
 from rooms.wire import utc_now
-from voice.media import media_room_delete, media_room_ids
+from voice.media import media_room_delete, media_room_ids, media_unattached_delete
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +70,8 @@ class PurgeReport:
     rooms: int = 0
     orphan_rooms: int = 0
     messages: int = 0
-    files: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)  # every file removed, unattached uploads included
+    unattached_files: int = 0
     bytes: int = 0
     seconds: float = 0.0
 
@@ -155,6 +161,16 @@ async def _purge_pass(*, now: datetime, dry_run: bool) -> PurgeReport:
         if not dry_run and await db[ROOMS].find_one({ROOM_ID: room_id}, {"_id": 1}) is not None:
             continue  # re-created by a write since it was found missing
         await _room_contents_delete(report, room_id=room_id, older_than=grace_cutoff, dry_run=dry_run)
+
+    # Uploads no message claimed in time (contract §2), in rooms that live on: the grace above
+    # protects a write in flight; here the sender had UPLOAD_ATTACH_SECONDS to name the file.
+    unattached = await media_unattached_delete(
+        older_than=now - timedelta(seconds=settings.UPLOAD_ATTACH_SECONDS), dry_run=dry_run
+    )
+    for part, (files, size) in unattached.items():
+        report.files[part] = report.files.get(part, 0) + files
+        report.unattached_files += files
+        report.bytes += size
 
     report.seconds = time.perf_counter() - started
     if report.rooms or report.messages or report.files_total:

@@ -5,7 +5,10 @@
 never know whether there is a cache.
 """
 
+from collections.abc import AsyncIterator
+
 from bson import ObjectId
+from django.conf import settings
 from pymongo import ASCENDING, DESCENDING
 
 from chillout_project.errors import InvalidInput
@@ -34,6 +37,38 @@ async def message_list(*, room_id: str, limit: int | None = None, before: Object
     newest = await messages.find(query).sort("_id", DESCENDING).limit(limit).to_list(None)
     newest.reverse()
     return newest
+
+
+async def room_history_stream(*, room: dict) -> list[Part] | AsyncIterator[Part]:
+    """The room's whole history as wire parts, oldest first: the cache's list when it holds
+    all of it, else the parts one database batch at a time (`HISTORY_STREAM_BATCH`), so a
+    read's memory stays bounded whatever the room's size.
+
+    The first batch is read before this returns, so a database that is down fails here
+    (503), not in the middle of a response. A message stored or deleted while the cursor
+    runs may or may not be in it, as with any read of a changing room.
+    """
+    parts = await history_cached(room=room)
+    if parts is not None:
+        return parts
+    cursor = (
+        async_db()[MESSAGES]
+        .find({ROOM_ID: room[ROOM_ID]})
+        .sort("_id", ASCENDING)
+        .batch_size(settings.HISTORY_STREAM_BATCH)
+    )
+    first = await cursor.to_list(settings.HISTORY_STREAM_BATCH)  # the cursor goes on after these
+    return _parts_streamed(first=first, cursor=cursor)
+
+
+async def _parts_streamed(*, first: list[dict], cursor) -> AsyncIterator[Part]:
+    try:
+        for doc in first:
+            yield message_part(doc)
+        async for doc in cursor:
+            yield message_part(doc)
+    finally:
+        await cursor.close()
 
 
 async def room_history_get(*, room: dict, limit: int | None = None, before: ObjectId | None = None) -> list[Part]:

@@ -23,8 +23,10 @@ History caches (`rooms.history`) are invalidated here: a delete gives the room a
 `historyVersion` (seen by every process on its next read) and drops this process's entry.
 
 Callers (REST views, socket handlers) broadcast only after these functions return, i.e.
-after the write is acknowledged by the database. Media files are `voice`'s: a caller that
-deletes a media message asks `voice.media.media_delete_by_path` to delete its file.
+after the write is acknowledged by the database, i.e. durable (`MONGO_WRITE_CONCERN`). Media
+files are `voice`'s: a media message claims its file (`message_media_create`), and a caller
+that deletes a media message asks `voice.media.media_delete_by_path` to delete the file the
+message owns.
 """
 
 import functools
@@ -38,10 +40,12 @@ from chillout_project import metrics
 from chillout_project.errors import Forbidden, NotFound
 from chillout_project.mongo import async_db
 from chillout_project.validators import check_object_id
-from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOM_VERSION, ROOMS, message_new, room_new
+from rooms.documents import CREATED_AT, HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOM_VERSION, ROOMS, message_new, room_new
 from rooms.history import history_forget
 from rooms.wire import utc_now
 from rooms.writes import InsertGroup, RecentKeys, write_retrying
+from voice.kinds import MediaKind
+from voice.media import media_attach, media_attach_refusal, media_description, media_detach
 
 
 def touch_resolution() -> float:
@@ -138,22 +142,59 @@ async def message_create(
     """Store one message and return the stored document (the app makes `_id`/`createdAt`).
 
     `media`: the description of the file a media message names (`voice.media.media_description`)."""
-    now = utc_now()
     doc = message_new(
         room_id=room_id,
         username=username,
         text=text,
         type=type,
         url=url,
-        created_at=now,
+        created_at=utc_now(),
         call_initiator=call_initiator,
         media=media,
     )
-    await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=now))
+    await _message_store(doc)
+    return doc
+
+
+async def message_media_create(*, room_id: str, username: str, text: str, kind: MediaKind, file_id: ObjectId) -> dict:
+    """Store a voice or image message that takes ownership of its uploaded file.
+
+    Order: the file is claimed first, for the message's `_id` (made here), then the message
+    (with the file's description) is inserted; if the insert fails the claim is undone. So
+    a stored message always owns its file, and readers never see a message whose file
+    another message won. What a
+    crash of this process between the two steps leaves is a file claimed by no stored
+    message: invisible to everyone, deleted with its room (docs/decisions.md).
+    Raises `Forbidden` with the reason when the file cannot be claimed.
+    """
+    message_id = ObjectId()
+    claim = {"kind": kind, "file_id": file_id}
+    if not await media_attach(**claim, room_id=room_id, username=username, message_id=message_id):
+        raise Forbidden(await media_attach_refusal(**claim, room_id=room_id, username=username))
+    try:
+        doc = message_new(
+            room_id=room_id,
+            username=username,
+            text=text,
+            type=kind.name,
+            url=kind.path(file_id),
+            created_at=utc_now(),
+            media=await media_description(**claim),  # copied in: a history needs no lookup
+        )
+        doc["_id"] = message_id
+        await _message_store(doc)
+    except BaseException:
+        await media_detach(**claim, message_id=message_id)
+        raise
+    return doc
+
+
+async def _message_store(doc: dict) -> None:
+    room_id = doc[ROOM_ID]
+    await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=doc[CREATED_AT]))
     _known.mark(key=room_id)
     await _message_inserts.insert(doc=doc)
-    metrics.message_stored(type=type)
-    return doc
+    metrics.message_stored(type=doc["type"])
 
 
 async def message_delete(*, room_id: str, message_id: str | ObjectId, username: str) -> dict:

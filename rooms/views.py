@@ -1,12 +1,12 @@
 """REST views of rooms: parse, call one service and one selector, answer."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from chillout_project.http import api_view, media_base
 from rooms import selectors, services
 from rooms.validators import check_history_limit, check_object_id, check_room_id
-from rooms.wire import room_json
+from rooms.wire import room_json, room_json_stream
 
 
 @api_view("GET")
@@ -19,5 +19,12 @@ async def room_detail(request: HttpRequest, room_id: str):
         before = check_object_id(before, field="before")
         limit = limit or settings.HISTORY_PAGE_DEFAULT
     room = await services.room_get_or_create(room_id=room_id)
-    parts = await selectors.room_history_get(room=room, limit=limit, before=before)
-    return HttpResponse(room_json(room, parts, media_base=media_base(request)), content_type="application/json")
+    if limit is None:
+        parts = await selectors.room_history_stream(room=room)
+    else:
+        parts = await selectors.room_history_get(room=room, limit=limit, before=before)
+    base = media_base(request)
+    if isinstance(parts, list):
+        return HttpResponse(room_json(room, parts, media_base=base), content_type="application/json")
+    # The whole history of a room larger than the cache: streamed from the database cursor.
+    return StreamingHttpResponse(room_json_stream(room, parts, media_base=base), content_type="application/json")

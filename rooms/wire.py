@@ -11,6 +11,7 @@ assembled from `Part`s: a message's JSON bytes, or for a media message its wire 
 relative `url` still needs the caller's media base (`rooms.history` caches parts).
 """
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import orjson
@@ -68,6 +69,31 @@ def _media_json(wire: dict, media_base: str) -> bytes:
 
 def room_json(room: dict, parts: list[Part], *, media_base: str) -> bytes:
     """The room's wire shape (contract §2 key order) as JSON bytes."""
+    head, tail = _room_around_messages(room)
+    return head + messages_json(parts, media_base=media_base) + tail
+
+
+async def room_json_stream(
+    room: dict, parts: AsyncIterator[Part], *, media_base: str, chunk_bytes: int = 64 * 1024
+) -> AsyncIterator[bytes]:
+    """The same bytes as `room_json`, in pieces of about `chunk_bytes`, from parts that are
+    still being read (a full history streamed from the database cursor)."""
+    head, tail = _room_around_messages(room)
+    pending, size, separator = [head + b"["], len(head) + 1, b""
+    async for part in parts:
+        piece = part if isinstance(part, bytes) else _media_json(part, media_base)
+        pending += (separator, piece)
+        size += len(piece) + 1
+        separator = b","
+        if size >= chunk_bytes:
+            yield b"".join(pending)
+            pending, size = [], 0
+    pending += (b"]", tail)
+    yield b"".join(pending)
+
+
+def _room_around_messages(room: dict) -> tuple[bytes, bytes]:
+    """What comes before and after the messages array in the room's JSON."""
     head = orjson.dumps({"_id": str(room["_id"]), "roomId": room["roomId"]})
     tail = orjson.dumps({"lastActivity": iso_timestamp(room["lastActivity"]), "__v": room.get("__v", 0)})
-    return head[:-1] + b',"messages":' + messages_json(parts, media_base=media_base) + b"," + tail[1:]
+    return head[:-1] + b',"messages":', b"," + tail[1:]

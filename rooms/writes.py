@@ -12,7 +12,10 @@ whatever else arrived in that iteration); inserts arriving while a batch is in f
 for it and then go out together as one `insert_many(ordered=False)`. So nothing waits on a
 timer: under light load a batch is one message, under heavy load batches grow to the
 arrival rate times one round trip. Each caller still gets its own outcome, and returns only
-once its own document is acknowledged.
+once its own document is acknowledged, i.e. durable under the client's write concern
+(`MONGO_WRITE_CONCERN`, journaled by default): one `insert_many` is one journal flush for the
+whole group, so grouping also amortises durability. A group whose write concern failed
+(e.g. `wtimeout` under `majority`) fails for every caller in it, even if its documents landed.
 
 Once per window (`RecentKeys`). `once(key, action)` runs the action unless it succeeded for
 that key within the window; callers arriving while it runs share that run and its outcome,
@@ -32,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pymongo.errors import AutoReconnect, BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError, WriteConcernError
 
 T = TypeVar("T")
 
@@ -97,6 +100,8 @@ class InsertGroup:
                 await self._insert(docs)
                 return {}
             except BulkWriteError as exc:
+                if exc.details.get("writeConcernErrors"):  # stored, perhaps, but not durable: nobody is acked
+                    return WriteConcernError(str(exc.details["writeConcernErrors"][0].get("errmsg", "write concern")))
                 failures = {}
                 for error in exc.details.get("writeErrors", []):
                     if retried and error.get("code") == DUPLICATE_KEY:

@@ -128,6 +128,8 @@ def server_env(**overrides: str) -> dict:
             "PYTHONUNBUFFERED": "1",
             "FRONTEND_URL": "http://localhost:3000",
             "LOG_LEVEL": "INFO",
+            # Every test uploads from 127.0.0.1: the per-IP upload limit is off unless a test sets it.
+            "UPLOAD_RATE": "0",
         }
     )
     env.update({k: str(v) for k, v in overrides.items()})

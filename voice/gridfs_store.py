@@ -3,9 +3,10 @@
 Layout (the GridFS spec, so `mongofiles` and any driver read it): per kind a bucket
 (`voices`, `images`), i.e. a `<bucket>.files` collection (one document per file:
 `length`, `chunkSize`, `uploadDate`, `filename`, `metadata: {roomId, username, contentType,
-description?}`) and a `<bucket>.chunks` collection (`{files_id, n, data}` per `CHUNK_SIZE`
-bytes). `description` is what the upload's processing measured (voice `{duration, waveform}`,
-image `{width, height}`).
+attachedTo, description?}`) and a `<bucket>.chunks` collection (`{files_id, n, data}` per
+`CHUNK_SIZE` bytes). `description` is what the upload's processing measured (voice
+`{duration, waveform}`, image `{width, height}`); `attachedTo` is the message that owns the
+file (below).
 
 Thumbnails live in their own bucket, `thumbnails`, one file per (image, width) with
 `metadata: {roomId, thumbnailOf, width, contentType}` and a unique index on
@@ -21,6 +22,13 @@ last, so a file is invisible to readers until whole; `abort()` removes the chunk
 An import restores a file the same way (chunks, then its files document). A delete goes the
 other way: the files document first, so a file whose chunks are being deleted is already
 unreachable.
+
+Ownership. `metadata.attachedTo` is null from the upload until one message claims the file
+(`attach`: a conditional update, so of two messages racing for a file exactly one wins);
+only that message's delete deletes the file (`delete_owned`), and a file still unattached
+after `UPLOAD_ATTACH_SECONDS` is deleted by `unattached_delete` (conditional too, so a file
+attached meanwhile stays). Files stored before ownership existed have no `attachedTo` key:
+they may still be attached once, and are never taken for unattached uploads.
 
 Reads use PyMongo's `AsyncGridFSBucket` (ranged: `seek` then `read`). The async methods
 run on the server's event loop; the sync ones (`*_sync`: stats, export, import, indexes)
@@ -47,6 +55,8 @@ CHUNK_SIZE = 255 * 1024  # GridFS' default chunk size
 FLUSH_CHUNKS = 4
 BATCH = 500  # file ids per delete
 BUCKETS = {"voice": "voices", "image": "images"}  # kind name → bucket name
+ATTACHED_TO = "attachedTo"  # metadata field: the _id of the message that owns the file, or null
+UNATTACHED = {f"metadata.{ATTACHED_TO}": {"$exists": True, "$eq": None}}  # uploaded since ownership, never claimed
 THUMBNAILS = "thumbnails"  # bucket of the images' thumbnails
 
 
@@ -153,7 +163,7 @@ class GridFSStore:
     def upload(
         self, *, kind: MediaKind, room_id: str, filename: str, content_type: str, description: dict | None = None
     ) -> GridFSUpload:
-        metadata = {"roomId": room_id, "username": None, "contentType": content_type}
+        metadata = {"roomId": room_id, "username": None, "contentType": content_type, ATTACHED_TO: None}
         if description:
             metadata["description"] = description
         return GridFSUpload(bucket=bucket_name(kind), filename=filename, metadata=metadata)
@@ -220,6 +230,61 @@ class GridFSStore:
         finally:
             if kind.name == "image":
                 await self._thumbnails_delete(of_ids=[file_id])
+        return True
+
+    async def attach(
+        self, *, kind: MediaKind, file_id: ObjectId, room_id: str, username: str, message_id: ObjectId
+    ) -> bool:
+        """Make `message_id` the file's owner if it is `room_id`'s, uploaded by `username`, unclaimed."""
+        result = await files_collection(async_db(), kind).update_one(
+            {
+                "_id": file_id,
+                "metadata.roomId": room_id,
+                "metadata.username": username,
+                f"metadata.{ATTACHED_TO}": None,  # null, or missing on files older than ownership
+            },
+            {"$set": {f"metadata.{ATTACHED_TO}": message_id}},
+        )
+        return result.modified_count == 1
+
+    async def detach(self, *, kind: MediaKind, file_id: ObjectId, message_id: ObjectId) -> bool:
+        result = await files_collection(async_db(), kind).update_one(
+            {"_id": file_id, f"metadata.{ATTACHED_TO}": message_id}, {"$set": {f"metadata.{ATTACHED_TO}": None}}
+        )
+        return result.modified_count == 1
+
+    async def metadata(self, *, kind: MediaKind, file_id: ObjectId) -> dict | None:
+        found = await files_collection(async_db(), kind).find_one({"_id": file_id}, projection={"metadata": 1})
+        return None if found is None else (found.get("metadata") or {})
+
+    async def delete_owned(self, *, kind: MediaKind, file_id: ObjectId, message_id: ObjectId) -> bool:
+        """Delete the file only if `message_id` owns it (files document first, then its chunks)."""
+        return await self._delete_where(kind=kind, file_filter={"_id": file_id, f"metadata.{ATTACHED_TO}": message_id})
+
+    async def unattached_delete(self, *, older_than: datetime, dry_run: bool = False) -> dict[str, tuple[int, int]]:
+        """Delete (or count) files uploaded before `older_than` that no message claimed: bucket → (files, bytes).
+
+        One conditional delete per file, so a file attached since it was listed is kept."""
+        counts: dict[str, tuple[int, int]] = {}
+        for kind in KINDS.values():
+            query = {**UNATTACHED, "uploadDate": {"$lt": older_than}}
+            found = await files_collection(async_db(), kind).find(query, {"_id": 1, "length": 1}).to_list(None)
+            for file_doc in found:
+                if dry_run or await self._delete_where(kind=kind, file_filter={**query, "_id": file_doc["_id"]}):
+                    number, size = counts.get(bucket_name(kind), (0, 0))
+                    counts[bucket_name(kind)] = (number + 1, size + int(file_doc.get("length", 0)))
+        return counts
+
+    async def _delete_where(self, *, kind: MediaKind, file_filter: dict) -> bool:
+        db = async_db()
+        file_doc = await files_collection(db, kind).find_one(file_filter, {"_id": 1})
+        if file_doc is None:
+            return False
+        if (await files_collection(db, kind).delete_one(file_filter)).deleted_count == 0:
+            return False
+        await chunks_collection(db, kind).delete_many({"files_id": file_doc["_id"]})
+        if kind.name == "image":
+            await self._thumbnails_delete(of_ids=[file_doc["_id"]])
         return True
 
     async def in_room(self, *, kind: MediaKind, file_id: ObjectId, room_id: str) -> bool:
@@ -332,7 +397,8 @@ class GridFSStore:
         db[f"{entry['bucket']}.files"].insert_one(file_doc)
 
     def indexes_ensure_sync(self) -> list[str]:
-        """Files by room (purge, export find a room's media without a scan), and chunks by
+        """Files by room (purge, export find a room's media without a scan), by owner and age
+        (the purge of unattached uploads), and chunks by
         (files_id, n) as the GridFS spec does: `GridFSUpload` does not create it the way
         PyMongo's GridIn does, and without it every chunk read of a download scans."""
         db = sync_db()
@@ -340,6 +406,10 @@ class GridFSStore:
         for bucket in (*BUCKETS.values(), THUMBNAILS):
             names.append(db[f"{bucket}.files"].create_index([("metadata.roomId", ASCENDING)]))
             names.append(db[f"{bucket}.chunks"].create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True))
+        for bucket in BUCKETS.values():
+            names.append(
+                db[f"{bucket}.files"].create_index([(f"metadata.{ATTACHED_TO}", ASCENDING), ("uploadDate", ASCENDING)])
+            )
         names.append(
             db[f"{THUMBNAILS}.files"].create_index(
                 [("metadata.thumbnailOf", ASCENDING), ("metadata.width", ASCENDING)], unique=True

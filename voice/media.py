@@ -8,6 +8,11 @@ Callers hold kinds, file ids, room ids and `/api/<kind>/<id>` paths, never colle
 Async functions run on the server's event loop; the `*_sync` ones run in management commands
 and at start-up only (they use the sync driver).
 
+Ownership (contract §2): a file belongs to at most one message. `media_attach` claims it
+for a message (same room, same uploader, unclaimed: one conditional update, so concurrent
+claims have one winner), `media_delete_by_path` deletes it only for its owner, and
+`media_unattached_delete` removes uploads nobody claimed in time.
+
 Concurrency caveat: a file checked by `media_file_in_room` may be deleted (its message
 deleted, its room purged) before the caller uses the answer; callers treat that as any
 later delete.
@@ -85,13 +90,43 @@ async def media_delete(*, kind: MediaKind, file_id: ObjectId) -> bool:
     return await _store.delete(kind=kind, file_id=file_id)
 
 
-async def media_delete_by_path(*, path: str) -> bool:
-    """Delete the file a message's stored `url` path (`/api/<kind>/<24hex>`) names; False if none."""
+async def media_delete_by_path(*, path: str, message_id: ObjectId) -> bool:
+    """Delete the file a message's stored `url` path (`/api/<kind>/<24hex>`) names, if that
+    message owns it (`media_attach`); False otherwise: a message naming a file it does not
+    own never deletes it."""
     parsed = media_path_parse(path)
     if parsed is None:
         return False
     kind, file_id = parsed
-    return await media_delete(kind=kind, file_id=file_id)
+    return await _store.delete_owned(kind=kind, file_id=file_id, message_id=message_id)
+
+
+async def media_attach(*, kind: MediaKind, file_id: ObjectId, room_id: str, username: str, message_id: ObjectId) -> bool:
+    """Claim a file for the message `message_id`: only a file uploaded to `room_id` under
+    `username` and not yet claimed. Atomic (one conditional update): of concurrent claims of
+    one file exactly one gets True."""
+    return await _store.attach(kind=kind, file_id=file_id, room_id=room_id, username=username, message_id=message_id)
+
+
+async def media_detach(*, kind: MediaKind, file_id: ObjectId, message_id: ObjectId) -> bool:
+    """Undo `media_attach` (the message was not stored); False if `message_id` did not own it."""
+    return await _store.detach(kind=kind, file_id=file_id, message_id=message_id)
+
+
+async def media_attach_refusal(*, kind: MediaKind, file_id: ObjectId, room_id: str, username: str) -> str:
+    """Why `media_attach` refused this file, as a text for the sender (read after the refusal)."""
+    metadata = await _store.metadata(kind=kind, file_id=file_id)
+    if metadata is None or metadata.get("roomId") != room_id:
+        return f"no such {kind.name} file in this room"
+    if metadata.get("username") != username:
+        return f"this {kind.name} file was uploaded by another user"
+    return f"this {kind.name} file is already attached to a message"
+
+
+async def media_unattached_delete(*, older_than: datetime, dry_run: bool = False) -> dict[str, tuple[int, int]]:
+    """Delete (or count) uploads older than `older_than` that no message claimed; per store
+    part (bucket) the files and bytes."""
+    return await _store.unattached_delete(older_than=older_than, dry_run=dry_run)
 
 
 async def media_file_in_room(*, kind: MediaKind, file_id: ObjectId, room_id: str) -> bool:
@@ -145,10 +180,13 @@ def media_indexes_ensure() -> list[str]:
 __all__ = [
     "MediaFile",
     "MediaUpload",
+    "media_attach",
+    "media_attach_refusal",
     "media_bytes_by_room_sync",
     "media_delete",
     "media_delete_by_path",
     "media_description",
+    "media_detach",
     "media_export_sync",
     "media_file_in_room",
     "media_import_read_sync",
@@ -161,5 +199,6 @@ __all__ = [
     "media_thumbnail_open",
     "media_thumbnail_store",
     "media_totals_sync",
+    "media_unattached_delete",
     "media_upload_open",
 ]

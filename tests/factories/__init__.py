@@ -222,11 +222,18 @@ def room_leftovers(db, room_id: str, file_ids=()) -> dict:
 # --- stored media (sync PyMongo `db`; where a kind lives is voice's answer) -------------
 
 
+LEGACY = object()  # `attached_to` of a file stored before ownership existed: no attachedTo key
+
+
 def media_file_seed(db, *, kind: str, room_id: str, data: bytes, content_type: str, username: str = "ann",
-                    upload_date: datetime | None = None) -> ObjectId:
-    """Store a file directly, as an upload would have (metadata roomId/username/contentType)."""
+                    upload_date: datetime | None = None, attached_to=LEGACY) -> ObjectId:
+    """Store a file directly, as an upload would have (metadata roomId/username/contentType,
+    and `attachedTo`: None for an unclaimed upload, a message id; LEGACY leaves it out)."""
+    metadata = {"roomId": room_id, "username": username, "contentType": content_type}
+    if attached_to is not LEGACY:
+        metadata["attachedTo"] = attached_to
     file_id = gridfs.GridFSBucket(db, bucket_name=bucket_name(KINDS[kind])).upload_from_stream(
-        "blob", data, metadata={"roomId": room_id, "username": username, "contentType": content_type})
+        "blob", data, metadata=metadata)
     if upload_date is not None:
         files_collection(db, KINDS[kind]).update_one({"_id": file_id}, {"$set": {"uploadDate": upload_date}})
     return file_id

@@ -158,9 +158,10 @@ async def joined(connect, room_id):
 
 
 async def media_upload(
-    base_url: str, *, room_id: str, kind: str, username: str = "uploader", data: bytes | None = None
+    base_url: str, *, room_id: str, kind: str, username: str = "alice", data: bytes | None = None
 ) -> str:
-    """Upload a file (default: a tiny real one) over REST; returns its relative URL (`/api/<kind>/<id>`)."""
+    """Upload a file (default: a tiny real one) over REST as `username` (a media message must be
+    sent by its uploader); returns its relative URL (`/api/<kind>/<id>`)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
         response = await client.post(
             f"/api/room/{room_id}/{kind}",

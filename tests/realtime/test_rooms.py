@@ -30,6 +30,17 @@ async def test_reserved_system_name_is_refused_in_any_case(connect, room_id):
     await client.assert_no("online_users")
 
 
+async def test_names_that_pass_for_system_are_refused_other_scripts_are_not(connect, room_id):
+    """The reserved name is compared as a Unicode skeleton (contract §4)."""
+    client = await connect()
+    for name in ("\u0405ystem", "System\u200b", "\uff33\uff39\uff33\uff34\uff25\uff2d"):  # Ѕystem, zero-width, ＳＹＳＴＥＭ
+        ack = await client.call("join_room", {"roomId": room_id, "username": name})
+        assert ack == {"ok": False, "error": "the username System is reserved"}, name
+    for name in ("Дмитрий", "李", "محمد", "Systems"):
+        assert await client.call("join_room", {"roomId": room_id, "username": name}) == {"ok": True, "username": name}
+    assert await client.next("online_users") == ["Дмитрий"]  # the refused joins sent nothing before it
+
+
 async def test_online_users_are_distinct_and_not_sent_to_other_rooms(joined, room_id):
     alice = await joined("alice")
     elsewhere = await joined("carol", room=f"{room_id}-other")

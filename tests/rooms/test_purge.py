@@ -7,7 +7,7 @@ from datetime import timedelta
 import mongoengine
 import pytest
 from bson import ObjectId
-from tests.factories import now, room_leftovers, seed_room
+from tests.factories import LEGACY, media_chunk_count, media_file, media_file_seed, now, room_leftovers, seed_room
 from tests.ops_support import separate_db_uri
 from pymongo import MongoClient
 
@@ -141,3 +141,29 @@ async def test_purge_refuses_while_another_process_holds_the_lease(purge_db):
     with pytest.raises(purge.PurgeBusy):
         await purge.room_purge_expired()
     assert room_leftovers(purge_db, "old-busy")["rooms"] == 1
+
+
+async def test_uploads_no_message_claimed_in_time_are_purged(purge_db, settings):
+    """An upload unattached for UPLOAD_ATTACH_SECONDS goes; an attached one, a young one and
+    a file stored before ownership existed (no `attachedTo`) stay."""
+    settings.UPLOAD_ATTACH_SECONDS = 600
+    seed_room(purge_db, "living", last_activity=now(), messages=1, files=0)
+    old = now() - timedelta(seconds=601)
+
+    def upload(*, attached_to=LEGACY, at=old):
+        return media_file_seed(purge_db, kind="voice", room_id="living", data=b"x" * 1000,
+                               content_type="audio/webm", upload_date=at, attached_to=attached_to)
+
+    stale, claimed, young, legacy = upload(attached_to=None), upload(attached_to=ObjectId()), \
+        upload(attached_to=None, at=now()), upload()
+
+    dry = await purge.room_purge_expired(dry_run=True)
+    assert dry.unattached_files == 1 and media_file(purge_db, kind="voice", file_id=stale) is not None
+    report = await purge.room_purge_expired()
+
+    assert report.unattached_files == 1 and report.files == {"voices": 1} and report.bytes == 1000
+    assert media_file(purge_db, kind="voice", file_id=stale) is None
+    assert media_chunk_count(purge_db, kind="voice", file_ids=[stale]) == 0
+    for kept in (claimed, young, legacy):
+        assert media_file(purge_db, kind="voice", file_id=kept) is not None
+    assert room_leftovers(purge_db, "living")["rooms"] == 1

@@ -3,10 +3,12 @@ while a room that keeps being written stays whole."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
-from tests.factories import PNG, WAV, room_leftovers
+from tests.factories import PNG, WAV, media_chunk_count, media_file, room_leftovers
+from tests.realtime.conftest import SocketClient, media_upload
 from tests.ops_support import separate_db_uri
 from bson import ObjectId
 from pymongo import MongoClient
@@ -48,3 +50,28 @@ def purge_removed(metrics_text: str) -> float:
         for s in family.samples
         if s.name == "chillout_purge_removed_total"
     )
+
+
+async def test_an_upload_no_message_claims_is_purged_after_upload_attach_seconds(server_factory, mongo_uri):
+    uri = separate_db_uri(mongo_uri)
+    server = server_factory(MONGO_URI=uri, UPLOAD_ATTACH_SECONDS="2", PURGE_INTERVAL_SECONDS="1")
+    db = MongoClient(uri, tz_aware=True).get_default_database()
+    attached = await media_upload(server.url, room_id="room-a", kind="image", username="ann")
+    client = await SocketClient(server.url).connect()
+    try:
+        await client.join("room-a", "ann")
+        assert (await client.call("send_image_message", {"roomId": "room-a", "url": attached}))["ok"] is True
+    finally:
+        await client.disconnect()
+    unattached = await media_upload(server.url, room_id="room-a", kind="image", username="ann")
+    unattached_id = ObjectId(unattached.rsplit("/", 1)[1])
+
+    deadline = time.monotonic() + 120
+    while media_file(db, kind="image", file_id=unattached_id) is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+    # Gone: a pass ran with a cutoff after both uploads (the attached one is the older).
+    assert media_file(db, kind="image", file_id=unattached_id) is None
+    assert media_chunk_count(db, kind="image", file_ids=[unattached_id]) == 0
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        assert (await http.get(attached)).status_code == 200
+        assert (await http.get(unattached)).status_code == 404

@@ -167,3 +167,75 @@ def test_wrong_method_on_a_room_is_405_json(http, room_id):
     assert response.status_code == 405
     assert response.json() == {"error": "method POST not allowed"}
     assert "GET" in response.headers["allow"]
+
+
+# --- the full history of a large room is streamed (bounded memory, same bytes) ---------------
+
+
+def test_the_streamed_full_history_is_the_same_bytes_as_the_one_piece_answer(server_factory, mongo, room_id):
+    """A server without the cache streams every full history from the database cursor (two
+    messages per batch here); one with the cache answers this small room in one piece."""
+    one_piece = server_factory(PUBLIC_URL="https://chat.example")
+    streaming = server_factory(PUBLIC_URL="https://chat.example", HISTORY_CACHE_ROOMS="0", HISTORY_STREAM_BATCH="2")
+    httpx.get(f"{one_piece.url}/api/room/{room_id}", timeout=30)  # creates the room
+    insert_messages(mongo, room_id, 5)
+    store_media_message(mongo, room_id, "/api/image/" + "c" * 24)
+    insert_messages(mongo, room_id, 2)
+
+    whole = httpx.get(f"{one_piece.url}/api/room/{room_id}", timeout=30)
+    streamed = httpx.get(f"{streaming.url}/api/room/{room_id}", timeout=30)
+
+    assert whole.status_code == streamed.status_code == 200
+    assert streamed.headers["content-type"] == whole.headers["content-type"] == "application/json"
+    assert streamed.content == whole.content
+    body = streamed.json()
+    assert list(body) == ["_id", "roomId", "messages", "lastActivity", "__v"]
+    assert len(body["messages"]) == 8
+    assert all(list(m) == ["username", "message", "type", "url", "_id", "createdAt"] for m in body["messages"])
+    assert body["messages"][5]["url"] == "https://chat.example/api/image/" + "c" * 24
+
+
+def server_rss_mb(server) -> float:
+    for line in open(f"/proc/{server.process.pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_reading_a_large_room_does_not_grow_the_server_by_its_size(server_factory, mongo_uri, room_id):
+    """20,000 messages of 2,000 characters: a 42 MB answer. Read whole, it would be held as
+    documents, parts and one joined body (well over 100 MB); streamed, the server's RSS grows
+    by a few batches. The bound is generous (a quarter of the body): it is a memory bound,
+    not a timing."""
+    from pymongo import MongoClient
+
+    from tests.ops_support import separate_db_uri
+
+    uri = separate_db_uri(mongo_uri)
+    server = server_factory(MONGO_URI=uri, HISTORY_CACHE_MESSAGES="100")
+    db = MongoClient(uri, tz_aware=True).get_default_database()
+    try:
+        assert httpx.get(f"{server.url}/api/room/{room_id}", timeout=30).status_code == 200
+        text = "é" * 1000 + "x" * 1000
+        for batch in range(20):
+            ids = insert_messages(db, room_id, 1000)
+            db.messages.update_many({"_id": {"$in": ids}}, {"$set": {"message": text}})
+        for _ in range(2):  # warm up: the code paths, the cache's partial entry, pools
+            httpx.get(f"{server.url}/api/room/{room_id}?limit=10", timeout=30)
+        before = server_rss_mb(server)
+        peak, size, count = before, 0, 0
+        with httpx.stream("GET", f"{server.url}/api/room/{room_id}", timeout=120) as response:
+            assert response.status_code == 200
+            for piece in response.iter_bytes():
+                size += len(piece)
+                count += 1
+                if count % 20 == 0:
+                    peak = max(peak, server_rss_mb(server))
+        peak = max(peak, server_rss_mb(server))
+        assert size > 40 * 1024 * 1024
+        growth = peak - before
+        print(f"RSS before {before:.1f} MB, peak {peak:.1f} MB, body {size / 2**20:.1f} MB")
+        assert growth < size / 2**20 / 4, f"RSS grew {growth:.1f} MB reading a {size / 2**20:.1f} MB history"
+    finally:
+        db.client.drop_database(db.name)
+        db.client.close()

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rooms.names import SYSTEM_USERNAME, name_is_reserved, name_skeleton
+from chillout_project.names import SYSTEM_USERNAME, name_is_reserved, name_skeleton
 
 PASSES_FOR_SYSTEM = [
     "System",

@@ -88,7 +88,7 @@ def test_implicit_join_name():
 
 def test_bucket_spends_its_burst_then_refuses(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("realtime.ratelimit.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("chillout_project.ratelimit.time.monotonic", lambda: now[0])
     bucket = TokenBucket(rate=2, burst=3)
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
     now[0] += 0.5  # one token back at 2/s

@@ -25,7 +25,7 @@ def test_every_accepted_audio_type_is_stored_with_its_detected_type(upload, mong
     assert body["url"] == f"/api/voice/{file_id}" and ObjectId.is_valid(file_id)
     stored = media_file(mongo, kind="voice", file_id=file_id)
     description = stored["metadata"].pop("description")
-    assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type}
+    assert stored["metadata"] == {"roomId": room_id, "username": "alice", "contentType": content_type, "attachedTo": None}
     assert list(description) == ["duration", "waveform"] and description["duration"] >= 450
     assert len(description["waveform"]) == 64
     assert stored["length"] == len(media_content(mongo, kind="voice", file_id=file_id)) > 0
@@ -40,7 +40,8 @@ def test_every_accepted_image_type_is_stored_with_its_detected_type(upload, mong
     file_id = response.json()["url"].removeprefix("/api/image/")
     stored = media_file(mongo, kind="image", file_id=file_id)
     assert stored["metadata"] == {
-        "roomId": room_id, "username": "bob", "contentType": content_type, "description": {"width": w, "height": h}
+        "roomId": room_id, "username": "bob", "contentType": content_type, "description": {"width": w, "height": h},
+        "attachedTo": None,
     }
 
 
@@ -239,3 +240,55 @@ def test_upload_aborted_mid_stream_leaves_nothing(server, mongo, room_id, http):
     assert media_files_of_room(mongo, kind="voice", room_id=room_id) == []
     assert media_orphan_chunks(mongo, kind="voice") == set()
     assert mongo.rooms.find_one({"roomId": room_id}) is None
+
+
+# --- uploads per client IP (UPLOAD_RATE / UPLOAD_BURST) -------------------------------------
+
+BURST = 3
+
+
+def post_image(base_url: str, room: str, *, forwarded_for: str | None = None) -> httpx.Response:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return httpx.post(f"{base_url}/api/room/{room}/image", files={"image": ("blob", factories.png(), "image/png")},
+                      data={"username": "ann"}, headers=headers, timeout=60)
+
+
+def refusals(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=30).text
+    line = next(l for l in text.splitlines() if l.startswith('chillout_uploads_refused_total{reason="rate_limited"}'))
+    return float(line.rsplit(" ", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def limited_server(server_factory):
+    # A refill of one token per 1000 s: nothing comes back during the test.
+    return server_factory(UPLOAD_RATE="0.001", UPLOAD_BURST=str(BURST), METRICS="open")
+
+
+@pytest.fixture(scope="module")
+def limited_proxied_server(server_factory):
+    return server_factory(UPLOAD_RATE="0.001", UPLOAD_BURST=str(BURST), daphne_args=("--proxy-headers",))
+
+
+def test_uploads_past_the_burst_from_one_ip_are_429_and_nothing_is_stored(limited_server, mongo, room_id):
+    statuses = [post_image(limited_server.url, room_id).status_code for _ in range(BURST)]
+    assert statuses == [200] * BURST
+    refused = post_image(limited_server.url, room_id)
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "rate limited"}
+    assert len(media_files_of_room(mongo, kind="image", room_id=room_id)) == BURST
+    assert refusals(limited_server.url) >= 1
+
+
+@pytest.mark.daphne_only(reason="uvicorn trusts X-Forwarded-For from 127.0.0.1 by default (--forwarded-allow-ips)")
+def test_without_proxy_headers_a_forwarded_ip_is_the_same_client(limited_server, room_id):
+    for _ in range(BURST):
+        post_image(limited_server.url, room_id, forwarded_for="203.0.113.8")
+    assert post_image(limited_server.url, room_id, forwarded_for="203.0.113.9").status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_forwarded_ip_has_its_own_bucket(limited_proxied_server, mongo, room_id):
+    url = limited_proxied_server.url
+    assert [post_image(url, room_id, forwarded_for="198.51.100.1").status_code for _ in range(BURST)] == [200] * BURST
+    assert post_image(url, room_id, forwarded_for="198.51.100.1").status_code == 429
+    assert post_image(url, room_id, forwarded_for="198.51.100.2").status_code == 200

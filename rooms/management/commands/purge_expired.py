@@ -10,7 +10,8 @@ from rooms.purge import PurgeBusy, room_purge_expired
 class Command(ChilloutCommand):
     help = (
         "Delete rooms idle for ROOM_TTL_SECONDS, and every message and GridFS file whose room "
-        "is gone. The server runs the same pass every PURGE_INTERVAL_SECONDS; this runs it now. "
+        "is gone, and uploads no message claimed within UPLOAD_ATTACH_SECONDS. The server runs "
+        "the same pass every PURGE_INTERVAL_SECONDS; this runs it now. "
         "Exit code 3 when another process is running a pass."
     )
 
@@ -31,6 +32,7 @@ class Command(ChilloutCommand):
         self.stdout.write(
             f"{verb}: {report.rooms} expired rooms, {report.messages} messages, "
             f"{report.files_total} files ({files}; {report.bytes} bytes) "
-            f"of {report.orphan_rooms} gone rooms, in {report.seconds:.2f} s"
+            f"of {report.orphan_rooms} gone rooms ({report.unattached_files} unclaimed uploads), "
+            f"in {report.seconds:.2f} s"
         )
 

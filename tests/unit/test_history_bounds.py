@@ -1,0 +1,97 @@
+"""Bounded history reads: the streamed room JSON is byte for byte the one-piece JSON, and the
+history cache holds at most `HISTORY_CACHE_BYTES` of message JSON."""
+
+import asyncio
+
+import orjson
+import pytest
+from bson import ObjectId
+from hypothesis import given, settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from rooms import history
+from rooms.wire import message_part, room_json, room_json_stream
+from tests.factories import message_doc, now
+
+BASE = "https://chat.example"
+ROOM = {"_id": ObjectId(), "roomId": "r", "lastActivity": now(), "__v": 0}
+
+
+def docs_of(texts: list[str], media_every: int = 3) -> list[dict]:
+    docs = []
+    for i, text in enumerate(texts):
+        if i % media_every == 1:
+            docs.append(message_doc("r", "Image message", type="image", url=f"/api/image/{ObjectId()}"))
+        else:
+            docs.append(message_doc("r", text))
+    return docs
+
+
+async def streamed(parts: list, chunk_bytes: int) -> list[bytes]:
+    async def each():
+        for part in parts:
+            yield part
+
+    return [piece async for piece in room_json_stream(ROOM, each(), media_base=BASE, chunk_bytes=chunk_bytes)]
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(min_size=1, max_size=40), max_size=30), chunk_bytes=st.integers(1, 2000))
+def test_streamed_room_json_is_the_same_bytes_in_pieces(texts, chunk_bytes):
+    parts = [message_part(doc) for doc in docs_of(texts)]
+    pieces = asyncio.run(streamed(parts, chunk_bytes))
+    whole = room_json(ROOM, parts, media_base=BASE)
+    assert b"".join(pieces) == whole
+    assert all(pieces)
+    assert list(orjson.loads(whole)) == ["_id", "roomId", "messages", "lastActivity", "__v"]
+
+
+@pytest.fixture
+def cache(settings):
+    settings.HISTORY_CACHE_ROOMS = 64
+    settings.HISTORY_CACHE_MESSAGES = 2000
+    history._entries.clear()
+    yield settings
+    history._entries.clear()
+
+
+def entry_of(room_id: str, texts: list[str]) -> history._Entry:
+    docs = [message_doc(room_id, text) for text in texts]
+    entry = history._Entry(key=(ObjectId(), None), ids=[d["_id"] for d in docs],
+                           parts=[message_part(d) for d in docs], complete=True)
+    history._entries[room_id] = entry
+    return entry
+
+
+def test_a_room_keeps_its_newest_messages_that_fit_the_byte_bound(cache):
+    long = "x" * 1000
+    entry = entry_of("big", [f"{i}{long}" for i in range(50)])
+    one = history.part_size(entry.parts[0])
+    cache.HISTORY_CACHE_BYTES = one * 10 + one // 2
+    newest = entry.ids[-10:]
+
+    history._entry_fit(entry)
+
+    assert entry.ids == newest and len(entry.parts) == 10
+    assert entry.complete is False
+    assert entry.nbytes == sum(history.part_size(p) for p in entry.parts) <= cache.HISTORY_CACHE_BYTES
+
+
+def test_rooms_least_recently_read_go_first_until_the_cache_fits(cache):
+    cache.HISTORY_CACHE_BYTES = 10_000
+    for room_id in ("a", "b", "c"):
+        entry = entry_of(room_id, ["y" * 300] * 10)  # ~3.5 KB each
+        history._entry_fit(entry)
+        assert entry.complete is True
+    history._entries.move_to_end("a")  # "a" read last: "b" is the least recent
+    history._entries_fit(keep="c")
+    assert list(history._entries) == ["c", "a"]
+    assert history.history_cache_bytes() <= cache.HISTORY_CACHE_BYTES
+
+
+def test_zero_means_no_byte_bound(cache):
+    cache.HISTORY_CACHE_BYTES = 0
+    entry = entry_of("any", ["z" * 5000] * 100)
+    history._entry_fit(entry)
+    history._entries_fit(keep="other")
+    assert len(entry.parts) == 100 and entry.complete and "any" in history._entries

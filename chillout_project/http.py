@@ -76,9 +76,20 @@ def media_origin(*, scheme: str, host: Callable[[], str], fallback_host: str) ->
     if settings.PUBLIC_URL:
         return settings.PUBLIC_URL
     given = host()
-    if not given or not validate_host(split_domain_port(given)[0], settings.ALLOWED_HOSTS):
+    if not host_allowed(given):
         given = fallback_host
     return f"{scheme}://{given}"
+
+
+def host_allowed(host: str | None) -> bool:
+    """Whether a `Host` header value (name and optional port) is in `ALLOWED_HOSTS`, as Django
+    checks it for every REST request (`HttpRequest.get_host`). Socket.IO handshakes are
+    checked with this too (`realtime.sessions`), and media URLs are built only from an
+    allowed Host."""
+    if not host:
+        return False
+    domain, _port = split_domain_port(host)
+    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
 
 
 def media_base(request: HttpRequest) -> str:

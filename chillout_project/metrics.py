@@ -7,8 +7,9 @@ time). Label values are always bounded sets (URL patterns, event names, reasons)
 room id, a username or a raw path, which would make the number of series unbounded.
 
 The Socket.IO metrics are defined here but fed by `realtime/`: it calls
-`socket_connected()` / `socket_disconnected()`, `rooms_online_set()` and
-`socket_event_record()` (which also writes the event's log line), and nothing else.
+`socket_connected()` / `socket_disconnected()`, `rooms_online_set()`,
+`socket_event_record()` (which also writes the event's log line), `socket_cut()` and
+`session_refused()`, and nothing else.
 
 Exported by `GET /metrics` (`chillout_project.views.metrics`), guarded by `METRICS`.
 """
@@ -99,6 +100,17 @@ socket_rate_limited = Counter(
     "Socket.IO events refused by a rate limit, by event name.",
     ["event"],
 )
+socket_disconnects = Counter(
+    "chillout_socket_disconnects_total",
+    "Sockets cut by the server for breaking a limit, by reason (too_many_pending, slow_consumer,"
+    " bad_payload, connect_timeout).",
+    ["reason"],
+)
+engineio_sessions_refused = Counter(
+    "chillout_engineio_sessions_refused_total",
+    "Engine.io handshakes refused, by reason (host_not_allowed, too_many_sessions).",
+    ["reason"],
+)
 socket_event_duration = Histogram(
     "chillout_socket_event_duration_seconds",
     "Time to handle a Socket.IO event, by event name.",
@@ -142,6 +154,16 @@ def socket_connected() -> None:
 def socket_disconnected() -> None:
     """Call from the `disconnect` handler (only for connections counted as connected)."""
     sockets_connected.dec()
+
+
+def socket_cut(*, reason: str) -> None:
+    """A socket the server disconnected for breaking a limit (`reason`: a short fixed code)."""
+    socket_disconnects.labels(reason).inc()
+
+
+def session_refused(*, reason: str) -> None:
+    """An engine.io handshake refused before any session existed (`reason`: a short fixed code)."""
+    engineio_sessions_refused.labels(reason).inc()
 
 
 def rooms_online_set(*, count: int) -> None:

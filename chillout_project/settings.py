@@ -20,14 +20,18 @@ environ.Env.read_env(Path.cwd() / ".env", overwrite=False)
 # --- Django core -------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="chillout-insecure-development-key-change-me")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+SECRET_KEY = env.str("SECRET_KEY", default="chillout-insecure-development-key-change-me")  # checks.DEFAULT_SECRET_KEY
+# Django's convention: local names only unless production says which names it serves.
+# REST requests with another Host get 400, Socket.IO handshakes are refused, and media
+# URLs are never built from a Host outside this list (chillout_project.http).
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[".localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
     "daphne",  # makes `manage.py runserver` serve the ASGI application under Daphne
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "corsheaders",
+    "chillout_project.apps.ChilloutConfig",  # `manage.py check --deploy` (chillout_project/checks.py)
     "rooms",
     "voice",
     "realtime",
@@ -143,7 +147,22 @@ SEND_RATE = env.float("SEND_RATE", default=10.0)
 SEND_BURST = env.int("SEND_BURST", default=20)
 RELAY_RATE = env.float("RELAY_RATE", default=50.0)
 RELAY_BURST = env.int("RELAY_BURST", default=200)
+# Engine.io sessions per client IP, counted from the handshake (polling too): up to this
+# many connect normally; as many again get `connect_error "too many connections"` and are
+# closed; beyond twice this the handshake itself is refused (realtime/sessions.py).
 MAX_CONNECTIONS_PER_IP = env.int("MAX_CONNECTIONS_PER_IP", default=200)
+# An engine.io session that has not completed a Socket.IO CONNECT by then is closed (0 = never).
+CONNECT_TIMEOUT_SECONDS = env.float("CONNECT_TIMEOUT_SECONDS", default=10.0)
+JOIN_RATE = env.float("JOIN_RATE", default=5.0)  # join_room / leave_room per socket
+JOIN_BURST = env.int("JOIN_BURST", default=20)
+# Events of one socket waiting or running; the first one beyond disconnects it. Also the
+# most packets one polling POST may carry (engine.io's Payload.max_decode_packets).
+MAX_PENDING_EVENTS = env.int("MAX_PENDING_EVENTS", default=64)
+# Data queued for one socket and not yet taken by its transport; beyond: slow consumer, cut.
+MAX_OUTBOUND_BYTES = env.int("MAX_OUTBOUND_BYTES", default=1024 * 1024)
+MAX_RELAY_BYTES = env.int("MAX_RELAY_BYTES", default=64 * 1024)  # offer/answer/candidate body, as JSON
+if min(MAX_PENDING_EVENTS, MAX_OUTBOUND_BYTES, MAX_RELAY_BYTES, CONNECT_TIMEOUT_SECONDS) < 0:
+    raise ImproperlyConfigured("MAX_PENDING_EVENTS, MAX_OUTBOUND_BYTES, MAX_RELAY_BYTES and CONNECT_TIMEOUT_SECONDS must not be negative")
 # Uploads (voice and image together) per client IP: token bucket, per process; 0 = off.
 UPLOAD_RATE = env.float("UPLOAD_RATE", default=2.0)
 UPLOAD_BURST = env.int("UPLOAD_BURST", default=10)

@@ -23,8 +23,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from chillout_project import metrics
 from chillout_project.errors import Forbidden, InvalidInput, NotFound
 from realtime.connections import Connection, connection_drop, connection_register, connection_sids
@@ -115,10 +113,25 @@ async def do_room_join(*, connection: Connection, room_id: str, username: str) -
     previous = await state().binding_get(sid=connection.sid)
     if previous is not None and previous != Binding(room_id=room_id, username=username):
         await do_room_leave(connection=connection)
-    online = await state().room_join(sid=connection.sid, room_id=room_id, username=username)
-    await server().enter_room(connection.sid, room_channel(room_id=room_id))
+    online = await room_enter_and_bind(sid=connection.sid, room_id=room_id, username=username)
     await rooms_online_publish()
     await notify_online_users(room_id=room_id, online=online)
+
+
+async def room_enter_and_bind(*, sid: str, room_id: str, username: str) -> list[str]:
+    """Enter the room's channel, then bind the socket to the room in the state; the online names.
+
+    In this order, a binding (presence, relay targets, the reaper's view) never names a
+    room whose channel the socket is not in; a failed binding (Redis down) takes the
+    socket out of the channel again, so it never hears a room it is not bound to.
+    """
+    channel = room_channel(room_id=room_id)
+    await server().enter_room(sid, channel)
+    try:
+        return await state().room_join(sid=sid, room_id=room_id, username=username)
+    except BaseException:
+        await server().leave_room(sid, channel)
+        raise
 
 
 async def do_room_leave(*, connection: Connection) -> Binding | None:
@@ -148,27 +161,22 @@ async def do_room_leave_event(*, connection: Connection, room_id: str) -> None:
         await do_room_leave(connection=connection)
 
 
-async def do_connection_open(*, sid: str, ip: str | None, media_base: str) -> bool:
-    """Count the connection against its IP's cap and start serving it; False if refused
-    (a refused connection never reaches `do_connection_close`)."""
-    if ip is not None and not await state().connection_acquire(ip=ip, limit=settings.MAX_CONNECTIONS_PER_IP):
-        return False
+async def do_connection_open(*, sid: str, ip: str | None, media_base: str) -> None:
+    """Start serving the socket (its IP's slot was taken at the handshake: `realtime.sessions`)."""
     connection_register(sid=sid, ip=ip, media_base=media_base)
     metrics.socket_connected()
-    return True
 
 
 async def do_connection_close(*, connection: Connection) -> None:
-    """After a disconnect: leave the room (and its call), forget the socket, release its IP slot.
+    """After a disconnect: leave the room (and its call), forget the socket.
 
-    The caller holds the socket's lock, so its last event has finished.
+    The caller holds the socket's lock, so its last event has finished. The IP's slot is
+    released when the engine.io session ends (`realtime.sessions`).
     """
     try:
         await do_room_leave(connection=connection)
     finally:
         connection_drop(sid=connection.sid)
-        if connection.ip is not None:
-            await state().connection_release(ip=connection.ip)
         metrics.socket_disconnected()
 
 

@@ -16,6 +16,7 @@ from chillout_project.lifecycle import shutdown_hook_add, turn_taker_set
 from realtime.cluster import cluster_register
 from realtime.events import events_register, sockets_close
 from realtime.server import server_build
+from realtime.sessions import sessions_install
 from realtime.state import RealtimeState, state, state_factory_set
 
 
@@ -39,6 +40,7 @@ def realtime_build() -> socketio.ASGIApp:
         state_factory_set(redis_state_create)
     sio = server_build()
     events_register(sio)
+    sessions_install(sio)
     shutdown_hook_add(sockets_close)
     turn_taker_set(turn_take)
     cluster_register()

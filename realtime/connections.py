@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from chillout_project.http import media_origin
+from realtime.guards import EventBacklog
 from realtime.ratelimit import TokenBucket, bucket_create
 
 
@@ -33,6 +34,11 @@ class Connection:
     relay_bucket: TokenBucket | None = field(
         default_factory=lambda: bucket_create(rate=settings.RELAY_RATE, burst=settings.RELAY_BURST)
     )
+    join_bucket: TokenBucket | None = field(
+        default_factory=lambda: bucket_create(rate=settings.JOIN_RATE, burst=settings.JOIN_BURST)
+    )
+    # Events started and not finished (waiting for `lock` or running): MAX_PENDING_EVENTS.
+    backlog: EventBacklog = field(default_factory=lambda: EventBacklog(limit=settings.MAX_PENDING_EVENTS))
 
 
 _connections: dict[str, Connection] = {}

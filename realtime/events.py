@@ -5,8 +5,10 @@
 
 Every handler is wrapped by `socket_event`, which gives all of them the same behaviour:
 
+* at most MAX_PENDING_EVENTS events per socket started and not finished (counted before
+  the lock); the first one beyond is refused and the socket disconnected;
 * one event at a time per socket, in arrival order (the socket's lock);
-* the write or relay rate limit, charged before anything else so junk costs tokens too;
+* the write, relay or join rate limit, charged before anything else so junk costs tokens too;
 * any payload shape is accepted by the signature (`*args`), then checked: no payload,
   several arguments, a list or a number all become `payload must be an object`;
 * the acknowledgement: `{"ok": true, ...}` or `{"ok": false, "error": text}`. Without a
@@ -32,6 +34,7 @@ from realtime.connections import Connection, client_ip, connection_get, socket_m
 from realtime.ratelimit import bucket_take
 from realtime.presence import presence_flush
 from realtime.server import server
+from realtime.sessions import session_over_cap, socket_cut
 from realtime.state import state
 from voice.kinds import MediaKind
 
@@ -41,6 +44,7 @@ Action = Callable[[Connection, dict], Awaitable[dict | None]]
 
 WRITE_BUCKET = "write_bucket"
 RELAY_BUCKET = "relay_bucket"
+JOIN_BUCKET = "join_bucket"
 
 _handlers: dict[str, Callable] = {}
 
@@ -53,10 +57,15 @@ def socket_event(name: str, *, bucket: str | None = None) -> Callable[[Action], 
             connection = connection_get(sid=sid)
             if connection is None:
                 return {"ok": False, "error": "not connected"}
-            async with connection.lock:
-                if connection_get(sid=sid) is not connection:
-                    return {"ok": False, "error": "not connected"}
-                return await event_run(name=name, connection=connection, action=action, bucket=bucket, args=args)
+            if not connection.backlog.admit():
+                return events_overflowed(name=name, connection=connection)
+            try:
+                async with connection.lock:
+                    if connection_get(sid=sid) is not connection or connection.backlog.overflowed:
+                        return {"ok": False, "error": "not connected"}
+                    return await event_run(name=name, connection=connection, action=action, bucket=bucket, args=args)
+            finally:
+                connection.backlog.done()
 
         _handlers[name] = handler
         return action
@@ -86,6 +95,26 @@ async def event_run(*, name: str, connection: Connection, action: Action, bucket
     return {"ok": True, **(extra or {})}
 
 
+def events_overflowed(*, name: str, connection: Connection) -> dict:
+    """More than MAX_PENDING_EVENTS events of this socket wait: refuse, and cut it (once).
+
+    The disconnect runs in its own task: awaited here it would wait for the socket's lock,
+    which the events ahead of this one hold. Those still queued behind the lock return
+    `not connected` without running (`backlog.overflowed`); events arriving after the cut
+    are refused without a log line or a metric each (a flood would make thousands).
+    """
+    if connection.backlog.cut:
+        return {"ok": False, "error": "too many events waiting"}  # the cut is counted and logged once
+    connection.backlog.cut = True
+    logger.info("socket %s disconnected: too many events waiting (%d)", connection.sid, connection.backlog.limit)
+    metrics.socket_cut(reason="too_many_pending")
+    sio = server()
+    sio.start_background_task(socket_cut, sio, connection.sid, why="too many events waiting")
+    return event_refused(
+        name=name, sid=connection.sid, reason="too_many_pending", error="too many events waiting", started=time.perf_counter()
+    )
+
+
 def event_refused(*, name: str, sid: str, reason: str, error: str, started: float) -> dict:
     metrics.socket_event_record(
         event=name, outcome="refused", reason=reason, seconds=time.perf_counter() - started, sid=sid
@@ -97,11 +126,16 @@ def event_refused(*, name: str, sid: str, reason: str, error: str, started: floa
 
 
 async def connect(sid: str, environ: dict, auth=None) -> None:
-    """Count the connection against its IP's cap; refused ones never reach `disconnect`."""
+    """Start serving the socket, unless its engine.io session is over its IP's cap.
+
+    The IP's sessions are counted from the handshake (`realtime.sessions`); one admitted
+    over the cap only gets this refusal. Refused ones never reach `disconnect`.
+    """
     ip = client_ip(environ)
-    if not await actions.do_connection_open(sid=sid, ip=ip, media_base=socket_media_base(environ)):
+    if session_over_cap(environ):
         metrics.socket_event_record(event="connect", outcome="refused", reason="too_many_connections", sid=sid)
         raise ConnectionRefusedError("too many connections")
+    await actions.do_connection_open(sid=sid, ip=ip, media_base=socket_media_base(environ))
     logger.info("socket %s connected from %s", sid, ip)
 
 
@@ -139,14 +173,14 @@ def events_register(sio: socketio.AsyncServer) -> None:
 # --- rooms -------------------------------------------------------------------------------
 
 
-@socket_event("join_room")
+@socket_event("join_room", bucket=JOIN_BUCKET)
 async def join_room(connection: Connection, data: dict) -> dict:
     payload = payloads.payload_join(data)
     await actions.do_room_join(connection=connection, room_id=payload.room_id, username=payload.username)
     return {"username": payload.username}
 
 
-@socket_event("leave_room")
+@socket_event("leave_room", bucket=JOIN_BUCKET)
 async def leave_room(connection: Connection, data: dict) -> None:
     """Leaving a room the socket is not in is a no-op."""
     await actions.do_room_leave_event(connection=connection, room_id=payloads.payload_room(data).room_id)

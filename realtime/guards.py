@@ -70,6 +70,7 @@ class EventBacklog:
         self.limit = limit
         self.waiting = 0
         self.overflowed = False
+        self.cut = False  # set by the caller once it has started the disconnect
 
     def admit(self) -> bool:
         if self.overflowed:

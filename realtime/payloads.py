@@ -6,9 +6,10 @@ object, every field is checked for its Python type and length first (via the sam
 validators as the REST API), and anything else raises `InvalidInput`, whose text goes back
 in the acknowledgement. Nothing here touches the database or the shared state.
 
-The size of a whole packet is capped by the engine (`MAX_PACKET_BYTES`), so the opaque
-WebRTC bodies relayed for calls (`offer`, `answer`, `candidate`) are only checked to be
-objects.
+The size of a whole packet is capped by the engine (`MAX_PACKET_BYTES`); the opaque WebRTC
+bodies relayed for calls (`offer`, `answer`, `candidate`) are checked to be objects of at
+most `MAX_RELAY_BYTES` as compact JSON (a real SDP offer is 2–10 KB): every relayed byte is
+queued for another socket, which must not be flooded through its peer.
 """
 
 from __future__ import annotations
@@ -17,14 +18,22 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bson import ObjectId
+from django.conf import settings
 
 from chillout_project.errors import InvalidInput
+from realtime.guards import json_bytes
 from rooms.validators import check_message_text, check_object_id, check_room_id, check_username
 from voice.kinds import MediaKind
 from voice.services import media_path_parse
 
 MAX_SID_CHARS = 64
 MAX_MEDIA_URL_CHARS = 2048
+
+
+class RelayTooLarge(InvalidInput):
+    """A WebRTC body over MAX_RELAY_BYTES (its own reason on /metrics)."""
+
+    code = "relay_too_large"
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,8 @@ def payload_relay(data: dict, *, body_key: str) -> RelayPayload:
     body = data.get(body_key)
     if not isinstance(body, dict):
         raise InvalidInput(f"{body_key} must be an object")
+    if json_bytes(body) > settings.MAX_RELAY_BYTES > 0:
+        raise RelayTooLarge(f"{body_key} must be at most {settings.MAX_RELAY_BYTES} bytes")
     return RelayPayload(to=to, body=body)
 
 

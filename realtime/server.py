@@ -8,7 +8,8 @@ from it (see `realtime.state`).
 
 Nothing happens at import: `server_build()` (called by `realtime.composition`) creates the
 server (its Redis manager connects on first use, on the server's loop) and installs the
-engine.io poll replacement; the handlers are registered by `realtime.events.events_register`.
+engine.io poll replacement and the outbound / polling-payload bounds
+(`realtime.backpressure`); the handlers are registered by `realtime.events.events_register`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import socketio
 from django.conf import settings
 
+from chillout_project import metrics
+from realtime.backpressure import backpressure_install
 from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
 
 _server: list[socketio.AsyncServer] = []
@@ -54,6 +57,12 @@ def server_build() -> socketio.AsyncServer:
                 ping_interval=25,
                 ping_timeout=20,
             )
+        )
+        backpressure_install(
+            _server[0],
+            max_outbound_bytes=settings.MAX_OUTBOUND_BYTES,
+            max_decode_packets=settings.MAX_PENDING_EVENTS,
+            on_refusal=lambda reason: metrics.socket_cut(reason=reason),
         )
     return _server[0]
 

@@ -58,6 +58,7 @@ def rss_mb(pid: int) -> int:
 
 
 async def test_a_reader_that_stops_reading_is_cut_and_the_server_stays_bounded(guarded_server, room_id):
+    rss_before = rss_mb(guarded_server.process.pid)
     ws, reader_sid = await stalled_reader(guarded_server.url, room_id)
     sender = await SocketClient(guarded_server.url).connect()
     try:
@@ -71,7 +72,9 @@ async def test_a_reader_that_stops_reading_is_cut_and_the_server_stays_bounded(g
             assert ack == {"ok": True}, (sent, ack)
         else:
             pytest.fail(f"the reader was never cut after {MAX_OFFERS} offers of {OFFER_BYTES} bytes")
-        assert rss_mb(guarded_server.process.pid) < RSS_BOUND_MB
+        rss_after = rss_mb(guarded_server.process.pid)
+        assert rss_after < RSS_BOUND_MB
+        print(f"\nslow consumer: cut after {sent} offers of {OFFER_BYTES} bytes; server RSS {rss_before} -> {rss_after} MB")
         # The server still serves the sender (a barrier: this ack comes after the cut).
         assert (await sender.call("send_message", {"roomId": room_id, "message": "still here"}))["ok"] is True
     finally:

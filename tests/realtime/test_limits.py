@@ -78,12 +78,17 @@ async def test_zero_turns_rate_limits_off(connect, unlimited_server, room_id):
 
 async def test_connections_over_the_per_ip_cap_are_refused(connect, capped_server, room_id):
     first = await connect(url=capped_server.url)
-    await connect(url=capped_server.url, transports=("polling",))
+    poller = await connect(url=capped_server.url, transports=("polling",))
     refused = SocketClient(capped_server.url)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await refused.connect()
     assert refused.connect_errors == [{"message": "too many connections"}]
-    # a closed connection frees its place
+    # a closed connection frees its place (once the server has seen it go: the poller in
+    # the same room is told, and the slot is released in the same step)
+    await first.join(room_id, "first")
+    await poller.join(room_id, "poller")
     await first.disconnect()
+    while await poller.next("online_users") != ["poller"]:
+        pass
     again = await connect(url=capped_server.url)
     await again.join(room_id, "alice")

@@ -6,6 +6,7 @@ import json
 
 from bson import ObjectId
 
+from tests import factories
 from tests.factories import media_thumbnails, tagged_media
 from tests.ops_support import manage
 from tests.realtime.conftest import media_upload, stored_messages
@@ -73,7 +74,7 @@ async def test_history_keeps_the_description_in_the_same_order(joined, server, r
     assert http.get(f"/api/room/{room_id}", params={"limit": 2}).json()["messages"] == sent[1:]
 
 
-async def test_export_import_round_trip_keeps_the_description(joined, server, room_id, http, mongo_uri, tmp_path):
+async def test_export_import_round_trip_keeps_the_description(joined, server, room_id, http, mongo, mongo_uri, tmp_path):
     alice = await joined("alice")
     voice = await media_upload(server.url, room_id=room_id, kind="voice", data=tagged_media.voice("webm", seconds=1.0))
     image = await media_upload(server.url, room_id=room_id, kind="image", data=tagged_media.webp())
@@ -96,9 +97,11 @@ async def test_export_import_round_trip_keeps_the_description(joined, server, ro
     assert after == before
     assert [list(m)[6:] for m in after] == [["duration", "waveform"], ["width", "height"]]
     assert http.get(voice).content == voice_bytes and http.get(image).content == image_bytes
-    # The imported files keep their description: a message naming them again carries it.
-    again = (await alice.call("send_image_message", {"roomId": room_id, "url": image}))["message"]
-    assert (again["width"], again["height"]) == (before[1]["width"], before[1]["height"])
+    # The imported files keep their description and stay owned by their imported message.
+    stored = factories.media_file(mongo, kind="image", file_id=ObjectId(image.rsplit("/", 1)[1]))
+    assert stored["metadata"]["description"] == {"width": before[1]["width"], "height": before[1]["height"]}
+    again = await alice.call("send_image_message", {"roomId": room_id, "url": image})
+    assert again == {"ok": False, "error": "this image file is already attached to a message"}
 
 
 async def test_deleting_the_image_message_deletes_its_thumbnails(joined, server, room_id, mongo, http):

@@ -1,0 +1,209 @@
+"""Engine.io sessions, from their handshake: allowed Host, per-IP count, CONNECT deadline.
+
+Contract §6: the per-IP cap counts engine.io sessions from the handshake (polling too),
+not only Socket.IO connections, and a Socket.IO connection whose `Host` is not allowed is
+refused like an HTTP request. Both happen in engine.io's `connect` event, which fires at
+the handshake of either transport, before any Socket.IO CONNECT. `sessions_install(sio)`
+wraps the `connect` / `disconnect` handlers python-socketio registered on its engine.io
+server (whatever class `sio` is: they are read from `sio.eio.handlers`, so a subclass's
+overrides are kept); importing this module changes nothing.
+
+Per IP, with `MAX_CONNECTIONS_PER_IP` = M (0 = no cap):
+
+* fewer than M sessions: the handshake is counted, the session is served as usual;
+* M to 2·M−1: counted too, but marked over the cap: its Socket.IO CONNECT gets
+  `connect_error "too many connections"` (`realtime.events.connect`), which is what a
+  socket.io client shows, and the session is closed right after (or at its CONNECT
+  deadline if it sends none);
+* 2·M and more: the handshake itself is refused (401 JSON on polling, 403 on websocket).
+
+So one IP holds at most 2·M sessions, the over-cap ones only until their deadline, and
+real clients still see the contract's `too many connections` message.
+
+Every session without a Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake
+is closed (python-socketio has no such timeout; Node's `connectTimeout` is 45 s): a bare
+handshake would otherwise hold its slot, and its memory, for as long as it answers pings.
+
+A refused handshake never reaches engine.io's `disconnect`; every admitted session does,
+once (its slot is released there; `_sessions.pop` makes a second report harmless).
+Relies on python-socketio 5.18.1 registering `connect` / `disconnect` on `sio.eio` and on
+engine.io 4.15.1's refusal of a handshake whose `connect` handler returns a value: pinned,
+like `realtime.backpressure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from importlib import metadata
+
+from django.conf import settings
+
+from chillout_project import metrics
+from chillout_project.http import host_allowed
+from realtime.connections import client_ip
+from realtime.state import state
+
+logger = logging.getLogger(__name__)
+
+SOCKETIO_VERSION_TESTED = "5.18.1"
+OVER_CAP = "chillout.over_cap"  # environ key: this session's CONNECT is to be refused
+DRAIN_SECONDS = 5.0  # how long a session being closed may take to read what waits for it
+
+
+@dataclass
+class Session:
+    ip: str | None  # the IP whose slot this session holds (None: not counted)
+    over_cap: bool = False
+    deadline: asyncio.Task | None = None
+
+
+_sessions: dict[str, Session] = {}
+
+
+def session_over_cap(environ: dict) -> bool:
+    """Whether the engine.io session with this `environ` was admitted over its IP's cap."""
+    return bool(environ.get(OVER_CAP))
+
+
+async def session_admit(*, ip: str | None, limit: int) -> str:
+    """`counted`, `over_cap` (counted, CONNECT to be refused), `refused` (not counted), or
+    `uncounted` (no cap, or no client address)."""
+    if ip is None or limit <= 0:
+        return "uncounted"
+    if await state().connection_acquire(ip=ip, limit=limit):
+        return "counted"
+    if await state().connection_acquire(ip=ip, limit=2 * limit):
+        return "over_cap"
+    return "refused"
+
+
+def sessions_install(sio) -> None:
+    """Guard every engine.io session of `sio` (a python-socketio `AsyncServer`), once."""
+    version = metadata.version("python-socketio")
+    if version != SOCKETIO_VERSION_TESTED:
+        raise RuntimeError(f"realtime.sessions was checked against python-socketio {SOCKETIO_VERSION_TESTED}, not {version}")
+    eio = sio.eio
+    socketio_connect = eio.handlers["connect"]
+    socketio_message = eio.handlers["message"]
+    socketio_disconnect = eio.handlers["disconnect"]
+
+    async def eio_connect(eio_sid: str, environ: dict):
+        host = environ.get("HTTP_HOST", "")
+        if not host_allowed(host):
+            metrics.session_refused(reason="host_not_allowed")
+            logger.info("engine.io handshake refused: Host %r is not in ALLOWED_HOSTS", host[:200])
+            return {"message": "host not allowed"}
+        ip = client_ip(environ)
+        verdict = await session_admit(ip=ip, limit=settings.MAX_CONNECTIONS_PER_IP)
+        if verdict == "refused":  # engine.io answers 401 with this body (403 on a websocket)
+            metrics.session_refused(reason="too_many_sessions")
+            logger.info("engine.io handshake from %s refused: too many sessions", ip)
+            return {"message": "too many connections"}
+        over_cap = verdict == "over_cap"
+        session = _sessions[eio_sid] = Session(ip=ip if verdict != "uncounted" else None, over_cap=over_cap)
+        if over_cap:
+            environ[OVER_CAP] = True
+        try:
+            answer = await socketio_connect(eio_sid, environ)
+        except BaseException:
+            await session_release(eio_sid)
+            raise
+        if answer is not None and answer is not True:
+            await session_release(eio_sid)
+            return answer
+        if settings.CONNECT_TIMEOUT_SECONDS > 0:
+            session.deadline = sio.start_background_task(connect_deadline, sio, eio_sid)
+        return answer
+
+    async def eio_message(eio_sid: str, data):
+        await socketio_message(eio_sid, data)
+        session = _sessions.get(eio_sid)
+        if session is not None and session.over_cap and sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
+            # in its own task: the client must first read the CONNECT_ERROR, on this very socket
+            sio.start_background_task(session_close, sio, eio_sid, why="over its IP's cap")
+
+    async def eio_disconnect(eio_sid: str, reason=None):
+        try:
+            return await socketio_disconnect(eio_sid, reason)
+        finally:
+            await session_release(eio_sid)
+
+    eio.on("connect", eio_connect)
+    eio.on("message", eio_message)
+    eio.on("disconnect", eio_disconnect)
+
+
+async def session_release(eio_sid: str) -> None:
+    """Give the session's slot back and stop its deadline (idempotent)."""
+    session = _sessions.pop(eio_sid, None)
+    if session is None:
+        return
+    if session.deadline is not None and session.deadline is not asyncio.current_task():
+        session.deadline.cancel()
+    if session.ip is not None:
+        await state().connection_release(ip=session.ip)
+
+
+async def connect_deadline(sio, eio_sid: str) -> None:
+    """Close the session if it has no Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake."""
+    await asyncio.sleep(settings.CONNECT_TIMEOUT_SECONDS)
+    if sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
+        if await session_close(sio, eio_sid, why=f"no Socket.IO CONNECT within {settings.CONNECT_TIMEOUT_SECONDS} s"):
+            metrics.socket_cut(reason="connect_timeout")
+
+
+async def socket_cut(sio, sid: str, *, why: str) -> None:
+    """Disconnect Socket.IO socket `sid` (its `disconnect` handler runs: presence, call) and
+    end its engine.io session too, dropping a websocket's TCP connection.
+
+    python-socketio's `disconnect` only sends DISCONNECT: a hostile client that ignores it
+    would keep its session, its slot and its stream of frames.
+    """
+    eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+    await sio.disconnect(sid)
+    if eio_sid is not None:
+        await session_close(sio, eio_sid, why=why, abort=True)
+
+
+async def session_close(sio, eio_sid: str, *, why: str, abort: bool = False) -> bool:
+    """Close an engine.io session that has no Socket.IO connection; False if already closing.
+
+    First lets the client take what is queued for it (a CONNECT_ERROR) for at most
+    `DRAIN_SECONDS`: a polling session that is closed can no longer be read at all (engine.io
+    answers 400), and a long-poll that is not yet waiting would miss the error's message.
+    Then a CLOSE packet goes out and engine.io reports the session's end, which releases
+    its slot. Never waits for the client longer than that. `abort` (a hostile client) skips
+    the wait and drops a websocket's TCP connection, which a client that keeps sending
+    would otherwise hold open.
+    """
+    socket = sio.eio.sockets.get(eio_sid)
+    if socket is None or socket.closed or socket.closing:
+        return False
+    if not abort:
+        try:
+            await asyncio.wait_for(socket.queue.join(), DRAIN_SECONDS)
+        except TimeoutError:
+            pass
+        if socket.closed or socket.closing:
+            return False
+    logger.info("engine.io session %s closed: %s", eio_sid, why)
+    await engineio_close(sio.eio, socket)
+    transport_abort = getattr(socket, "chillout_abort", None)  # a websocket (realtime.backpressure)
+    if abort and transport_abort is not None:
+        transport_abort()
+    return True
+
+
+async def engineio_close(eio, socket) -> None:
+    """Close an engine.io session without waiting for the client, and forget it at once.
+
+    engine.io 4.15.1 keeps a closed polling session in `sockets` until its next request,
+    and a POST to it then fails with a `KeyError` traceback and a 500: removed here, a
+    later request gets engine.io's 400 `Invalid session`. A long-poll already waiting
+    still receives the CLOSE packet.
+    """
+    await socket.close(wait=False)
+    if eio.sockets.get(socket.sid) is socket:
+        del eio.sockets[socket.sid]

@@ -1,6 +1,6 @@
 // Socket.IO load generator for Chillout, with socket.io-client 4.8 (the web client's library).
 //
-//   SCENARIO=echo|echo-pair|chat-closed|chat-open|fanout|connections|churn|media URL=http://127.0.0.1:5000 \
+//   SCENARIO=echo|echo-pair|chat-closed|chat-open|fanout|fill|connections|churn|media URL=http://127.0.0.1:5000 \
 //   PIDS=<server pid>,<db pid> node bench/sio_load.mjs
 //
 // URL may be a comma-separated list (several server processes sharing REDIS_URL): the
@@ -375,6 +375,39 @@ const scenarios = {
     await sleep(SETTLE);
     closeAll(sockets);
     return { members: MEMBERS, join_phase_s: +joinSeconds.toFixed(2), sent, deliveries_per_s: Math.round(deliveries / usage.seconds), lost_deliveries: sent * receivers.length - deliveries, p50_ms: pct(latencies, 0.5), p99_ms: pct(latencies, 0.99), ...usage };
+  },
+
+  // Filling one room: MEMBERS + 1 sockets (connected first) join it, 50 at a time as in
+  // fanout's join phase; time until every member has received an online_users naming all of
+  // them, and how many online_users copies that took (presence is O(N²) without coalescing).
+  async fill() {
+    const sockets = await connectMany(MEMBERS + 1);
+    const roomId = `${ROOM_PREFIX}-fill`;
+    const total = sockets.length;
+    let deliveries = 0;
+    let complete = 0;
+    let allComplete;
+    const everyoneComplete = new Promise((resolve) => (allComplete = resolve));
+    const last = new Array(total).fill(0);
+    sockets.forEach((s, i) =>
+      s.on("online_users", (names) => {
+        deliveries++;
+        if (last[i] < total && names.length === total) {
+          if (++complete === total) allComplete();
+        }
+        last[i] = names.length;
+      }),
+    );
+    const done = meter();
+    const t0 = performance.now();
+    for (let i = 0; i < total; i += 50) await Promise.all(sockets.slice(i, i + 50).map((s, j) => join(s, roomId, `f${i + j}`)));
+    const acksSeconds = (performance.now() - t0) / 1000;
+    await Promise.race([everyoneComplete, sleep(ACK_TIMEOUT_MS)]);
+    const fillSeconds = (performance.now() - t0) / 1000;
+    const usage = done();
+    await sleep(1000);
+    closeAll(sockets);
+    return { members: total, fill_s: +fillSeconds.toFixed(2), join_acks_s: +acksSeconds.toFixed(2), complete_members: complete, online_users_deliveries: deliveries, final_list_lengths_ok: last.every((n) => n === total), ...usage };
   },
 
   async connections() {

@@ -22,9 +22,10 @@ import os
 
 def build_application():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chillout_project.settings")
-    from django.core.asgi import get_asgi_application
+    from chillout_project.async_django import asgi_handler_build, db_signals_disconnect
 
-    django_asgi_app = get_asgi_application()
+    django_asgi_app = asgi_handler_build()
+    db_signals_disconnect()
 
     from channels.routing import ProtocolTypeRouter, URLRouter
     from django.urls import re_path

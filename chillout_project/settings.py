@@ -40,7 +40,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "chillout_project.observe.RouteMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    "chillout_project.async_django.AsyncSecurityMiddleware",  # Django's, without the thread hops
 ]
 
 ROOT_URLCONF = "chillout_project.urls"
@@ -88,6 +88,8 @@ ROOM_TTL_SECONDS = env.int("ROOM_TTL_SECONDS", default=2_592_000)
 # Message writes move a room's lastActivity at most once per this many seconds per process
 # (capped at 1 % of ROOM_TTL_SECONDS): see rooms/writes.py. 0 moves it on every message.
 ROOM_TOUCH_RESOLUTION_SECONDS = env.float("ROOM_TOUCH_RESOLUTION_SECONDS", default=60.0)
+# online_users at most once per room per this many ms per process (realtime/presence.py); 0 = every change.
+PRESENCE_COALESCE_MS = env.float("PRESENCE_COALESCE_MS", default=50.0)
 
 # --- History cache (rooms/history.py) ----------------------------------------------
 

@@ -36,6 +36,7 @@ from chillout_project import metrics
 from chillout_project.errors import Forbidden, InvalidInput, NotFound
 from realtime.connections import Connection, Typing, connection_drop, connection_register, connection_sids
 from realtime.payloads import DeletePayload, EditPayload, MediaPayload, RelayPayload, TextPayload
+from realtime.presence import presence_coalescer
 from realtime.channels import room_channel
 from realtime.server import server
 from realtime.state import Binding, state
@@ -222,6 +223,11 @@ async def room_emit(event: str, data, *, room_id: str, skip_sid: str | None = No
 
 
 async def notify_online_users(*, room_id: str, online: list[str]) -> None:
+    """Coalesced per room (`realtime.presence`): sent now, or once its interval ends with the true list."""
+    await presence_coalescer(emit=online_users_send).changed(room_id=room_id, online=online)
+
+
+async def online_users_send(room_id: str, online: list[str]) -> None:
     await room_emit("online_users", online, room_id=room_id)
 
 

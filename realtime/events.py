@@ -32,6 +32,7 @@ from chillout_project.http import DATABASE_DOWN
 from realtime import actions, payloads
 from realtime.connections import Connection, client_ip, connection_get, socket_media_base
 from realtime.ratelimit import bucket_take
+from realtime.presence import presence_flush
 from realtime.recovery import RecoverySession
 from realtime.server import server
 from realtime.sessions import session_over_cap, socket_cut
@@ -180,6 +181,7 @@ async def sockets_close() -> None:
     call roster, the persisted "left the audio call" notice), stop the server's tasks, and
     leave the shared state (with `REDIS_URL`: the others need not wait to reap this process)."""
     await actions.do_sockets_disconnect()
+    await presence_flush()
     await server().shutdown()
     await state().close()
 

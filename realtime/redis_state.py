@@ -188,6 +188,9 @@ class RedisState(RealtimeState):
         room_id, username, online = left
         return Binding(room_id=room_id, username=username), online
 
+    async def room_online(self, *, room_id: str) -> list[str]:
+        return await self.redis.zrange(self.key("pn", room_id), 0, -1)
+
     async def call_join(self, *, room_id: str, sid: str, username: str) -> list[CallMember] | None:
         others = await self._call_join(args=[self.prefix, room_id, sid, username])
         if others is None:

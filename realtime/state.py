@@ -66,6 +66,10 @@ class RealtimeState(abc.ABC):
         """Unbind `sid`, drop it from presence; returns what it left and who is still online there."""
 
     @abc.abstractmethod
+    async def room_online(self, *, room_id: str) -> list[str]:
+        """The room's online names now (as `room_join` returns them)."""
+
+    @abc.abstractmethod
     async def call_join(self, *, room_id: str, sid: str, username: str) -> list[CallMember] | None:
         """Add `sid` to the room's call; returns the other members, or None if it was already in."""
 
@@ -136,6 +140,9 @@ class InMemoryState(RealtimeState):
         if binding is None:
             return None, []
         return binding, list(self._presence.get(binding.room_id, {}))
+
+    async def room_online(self, *, room_id: str) -> list[str]:
+        return list(self._presence.get(room_id, {}))
 
     def _presence_drop(self, sid: str) -> Binding | None:
         binding = self._bindings.pop(sid, None)

@@ -100,6 +100,17 @@ class SocketClient:
             except TimeoutError:
                 pass
 
+    async def next_until(self, event: str, expected, *, timeout: float = WAIT) -> list:
+        """Read `event` until a payload equals `expected`; returns the payloads read, `expected` last.
+
+        For `online_users`, which is coalesced (realtime/presence.py): lists in between may be
+        skipped, the last one is the true list.
+        """
+        seen = []
+        while not seen or seen[-1] != expected:
+            seen.append(await self.next(event, timeout=timeout))
+        return seen
+
     async def barrier(self) -> None:
         """A round trip on this socket: every packet queued for it before has now arrived."""
         assert await self.call("leave_room", {"roomId": BARRIER_ROOM}) == {"ok": True}

@@ -55,8 +55,12 @@ async def python_client(url: str, room_id: str, username: str) -> tuple[socketio
     """Another member of the room (python-socketio); its image/voice messages land in the queue."""
     client = socketio.AsyncClient(reconnection=False)
     media: asyncio.Queue = asyncio.Queue()
-    client.on("receive_image_message", media.put)
-    client.on("receive_voice_message", media.put)
+
+    def keep(message: dict, *offset: str) -> None:  # a room broadcast ends with its recovery offset
+        media.put_nowait(message)
+
+    client.on("receive_image_message", keep)
+    client.on("receive_voice_message", keep)
     await client.connect(url, transports=["websocket"], wait_timeout=10)
     ack = await client.call("join_room", {"roomId": room_id, "username": username}, timeout=10)
     assert ack["ok"] is True, ack

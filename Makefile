@@ -10,13 +10,14 @@ run:  ## install into .venv and serve on http://localhost:$(PORT) with the embed
 	$(VENV)/bin/pip install --quiet --pre -r requirements/embedded.txt
 	$(VENV)/bin/python manage.py runserver 0.0.0.0:$(PORT)
 
-test: system-deps  ## install everything (Python, Node, Redis, nginx); the import layers (.importlinter); every test under Daphne, then uvicorn
+test: system-deps  ## install everything (Python, Node, Redis, nginx, chromium); the import layers (.importlinter); the unit tier; every other test under Daphne, then uvicorn
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --pre -r requirements/dev.txt
 	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
 	$(VENV)/bin/lint-imports
-	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest
-	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest tests/unit  # the fast tier first: pure code, no server, once
+	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest --ignore=tests/unit
+	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest --ignore=tests/unit
 
 # The scale-out tests start their own redis-server and nginx, the browser tests Debian's
 # chromium (Debian packages); nothing needs to be running. Installed with apt-get when

@@ -22,6 +22,8 @@ PRUNE_EVERY = 1024  # keys added between two sweeps of refilled buckets
 class TokenBucket:
     """`burst` tokens at most, refilled at `rate` per second; one event takes one token."""
 
+    __slots__ = ("rate", "burst", "tokens", "updated")
+
     def __init__(self, *, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = burst

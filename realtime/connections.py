@@ -19,10 +19,10 @@ from django.conf import settings
 
 from chillout_project.http import media_origin
 from realtime.guards import EventBacklog
-from realtime.ratelimit import TokenBucket, bucket_create
+from realtime.ratelimit import TokenBucket, bucket_create, bucket_take
 
 
-@dataclass
+@dataclass(slots=True)
 class Typing:
     """A socket shown as typing in a room: what to announce when it stops, and the timer
     (`TYPING_TIMEOUT_SECONDS`) that stops it if the client does not."""
@@ -32,27 +32,54 @@ class Typing:
     timer: asyncio.Task
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """One of a socket's rate limits: the `Connection` slot its bucket lives in, and the
+    settings of its rate and burst."""
+
+    slot: str
+    rate: str
+    burst: str
+
+
+WRITE_LIMIT = RateLimit(slot="write_bucket", rate="SEND_RATE", burst="SEND_BURST")
+RELAY_LIMIT = RateLimit(slot="relay_bucket", rate="RELAY_RATE", burst="RELAY_BURST")
+JOIN_LIMIT = RateLimit(slot="join_bucket", rate="JOIN_RATE", burst="JOIN_BURST")
+TYPING_LIMIT = RateLimit(slot="typing_bucket", rate="TYPING_RATE", burst="TYPING_BURST")
+
+
+@dataclass(slots=True, eq=False)
 class Connection:
+    """Slots, and nothing made before it is needed: a quiet socket holds this object, its
+    lock (whose waiters' deque asyncio makes on first contention) and its backlog counter.
+    A bucket is made at the socket's first event of its kind (`connection_bucket_take`):
+    a bucket made then is the full bucket one made at the connect would have become."""
+
     sid: str
     ip: str | None  # None when the ASGI server reports no client address (no per-IP count)
     media_base: str  # absolute media URLs start with this: PUBLIC_URL, else scheme://Host
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    write_bucket: TokenBucket | None = field(
-        default_factory=lambda: bucket_create(rate=settings.SEND_RATE, burst=settings.SEND_BURST)
-    )
-    relay_bucket: TokenBucket | None = field(
-        default_factory=lambda: bucket_create(rate=settings.RELAY_RATE, burst=settings.RELAY_BURST)
-    )
-    join_bucket: TokenBucket | None = field(
-        default_factory=lambda: bucket_create(rate=settings.JOIN_RATE, burst=settings.JOIN_BURST)
-    )
     # Events started and not finished (waiting for `lock` or running): MAX_PENDING_EVENTS.
     backlog: EventBacklog = field(default_factory=lambda: EventBacklog(limit=settings.MAX_PENDING_EVENTS))
-    typing_bucket: TokenBucket | None = field(
-        default_factory=lambda: bucket_create(rate=settings.TYPING_RATE, burst=settings.TYPING_BURST)
-    )
+    write_bucket: TokenBucket | None = None
+    relay_bucket: TokenBucket | None = None
+    join_bucket: TokenBucket | None = None
+    typing_bucket: TokenBucket | None = None
     typing: Typing | None = None  # shown as typing to its room (see realtime.actions.do_typing)
+
+
+def connection_bucket(connection: Connection, limit: RateLimit) -> TokenBucket | None:
+    """The socket's bucket for `limit`, made on first use; None when that limit is off."""
+    bucket = getattr(connection, limit.slot)
+    if bucket is None:
+        bucket = bucket_create(rate=getattr(settings, limit.rate), burst=getattr(settings, limit.burst))
+        setattr(connection, limit.slot, bucket)
+    return bucket
+
+
+def connection_bucket_take(connection: Connection, limit: RateLimit) -> None:
+    """Spend one of the socket's tokens for `limit`, or raise `RateLimited`."""
+    bucket_take(connection_bucket(connection, limit))
 
 
 _connections: dict[str, Connection] = {}

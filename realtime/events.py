@@ -30,8 +30,18 @@ from chillout_project import metrics
 from chillout_project.errors import ChilloutError
 from chillout_project.http import DATABASE_DOWN
 from realtime import actions, payloads
-from realtime.connections import Connection, client_ip, connection_get, socket_media_base
-from realtime.ratelimit import bucket_take
+from realtime.connections import (
+    JOIN_LIMIT,
+    RELAY_LIMIT,
+    TYPING_LIMIT,
+    WRITE_LIMIT,
+    Connection,
+    RateLimit,
+    client_ip,
+    connection_bucket_take,
+    connection_get,
+    socket_media_base,
+)
 from realtime.presence import presence_flush
 from realtime.recovery import RecoverySession
 from realtime.server import server
@@ -43,15 +53,10 @@ logger = logging.getLogger(__name__)
 
 Action = Callable[[Connection, dict], Awaitable[dict | None]]
 
-WRITE_BUCKET = "write_bucket"
-RELAY_BUCKET = "relay_bucket"
-JOIN_BUCKET = "join_bucket"
-TYPING_BUCKET = "typing_bucket"
-
 _handlers: dict[str, Callable] = {}
 
 
-def socket_event(name: str, *, bucket: str | None = None) -> Callable[[Action], Action]:
+def socket_event(name: str, *, bucket: RateLimit | None = None) -> Callable[[Action], Action]:
     """Register `action(connection, payload) -> extra ack fields` as the handler of `name`."""
 
     def register(action: Action) -> Action:
@@ -75,11 +80,11 @@ def socket_event(name: str, *, bucket: str | None = None) -> Callable[[Action], 
     return register
 
 
-async def event_run(*, name: str, connection: Connection, action: Action, bucket: str | None, args: tuple) -> dict:
+async def event_run(*, name: str, connection: Connection, action: Action, bucket: RateLimit | None, args: tuple) -> dict:
     started = time.perf_counter()
     try:
         if bucket is not None:
-            bucket_take(getattr(connection, bucket))
+            connection_bucket_take(connection, bucket)
         extra = await action(connection, payloads.payload_object(args))
     except ChilloutError as exc:
         return event_refused(name=name, sid=connection.sid, reason=exc.code, error=exc.message, started=started)
@@ -197,14 +202,14 @@ def events_register(sio: socketio.AsyncServer) -> None:
 # --- rooms -------------------------------------------------------------------------------
 
 
-@socket_event("join_room", bucket=JOIN_BUCKET)
+@socket_event("join_room", bucket=JOIN_LIMIT)
 async def join_room(connection: Connection, data: dict) -> dict:
     payload = payloads.payload_join(data)
     await actions.do_room_join(connection=connection, room_id=payload.room_id, username=payload.username)
     return {"username": payload.username}
 
 
-@socket_event("leave_room", bucket=JOIN_BUCKET)
+@socket_event("leave_room", bucket=JOIN_LIMIT)
 async def leave_room(connection: Connection, data: dict) -> None:
     """Leaving a room the socket is not in is a no-op."""
     await actions.do_room_leave_event(connection=connection, room_id=payloads.payload_room(data).room_id)
@@ -213,7 +218,7 @@ async def leave_room(connection: Connection, data: dict) -> None:
 # --- messages ----------------------------------------------------------------------------
 
 
-@socket_event("send_message", bucket=WRITE_BUCKET)
+@socket_event("send_message", bucket=WRITE_LIMIT)
 async def send_message(connection: Connection, data: dict) -> dict:
     wire = await actions.do_text_send(connection=connection, payload=payloads.payload_text(data))
     return {"message": wire}
@@ -229,21 +234,21 @@ def media_send_action(kind: MediaKind) -> Action:
 
 
 for _kind in actions.MEDIA_SENDS:
-    socket_event(f"send_{_kind.name}_message", bucket=WRITE_BUCKET)(media_send_action(_kind))
+    socket_event(f"send_{_kind.name}_message", bucket=WRITE_LIMIT)(media_send_action(_kind))
 
 
-@socket_event("delete_message", bucket=WRITE_BUCKET)
+@socket_event("delete_message", bucket=WRITE_LIMIT)
 async def delete_message(connection: Connection, data: dict) -> None:
     await actions.do_message_delete(connection=connection, payload=payloads.payload_delete(data))
 
 
-@socket_event("edit_message", bucket=WRITE_BUCKET)
+@socket_event("edit_message", bucket=WRITE_LIMIT)
 async def edit_message(connection: Connection, data: dict) -> dict:
     wire = await actions.do_message_edit(connection=connection, payload=payloads.payload_edit(data))
     return {"message": wire}
 
 
-@socket_event("typing", bucket=TYPING_BUCKET)
+@socket_event("typing", bucket=TYPING_LIMIT)
 async def typing(connection: Connection, data: dict) -> None:
     payload = payloads.payload_typing(data)
     await actions.do_typing(connection=connection, room_id=payload.room_id, typing=payload.typing)
@@ -252,13 +257,13 @@ async def typing(connection: Connection, data: dict) -> None:
 # --- calls -------------------------------------------------------------------------------
 
 
-@socket_event("join_call", bucket=WRITE_BUCKET)
+@socket_event("join_call", bucket=WRITE_LIMIT)
 async def join_call(connection: Connection, data: dict) -> None:
     payload = payloads.payload_room(data)
     await actions.do_call_join(connection=connection, room_id=payload.room_id, claimed=payload.username)
 
 
-@socket_event("leave_call", bucket=WRITE_BUCKET)
+@socket_event("leave_call", bucket=WRITE_LIMIT)
 async def leave_call(connection: Connection, data: dict) -> None:
     payload = payloads.payload_room(data)
     await actions.do_call_leave_event(connection=connection, room_id=payload.room_id, claimed=payload.username)
@@ -273,4 +278,4 @@ def relay_action(relay: actions.Relay) -> Action:
 
 
 for _relay in actions.RELAYS:
-    socket_event(_relay.event, bucket=RELAY_BUCKET)(relay_action(_relay))
+    socket_event(_relay.event, bucket=RELAY_LIMIT)(relay_action(_relay))

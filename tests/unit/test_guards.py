@@ -134,6 +134,22 @@ async def test_drain_waits_while_paused_and_goes_on_when_resumed():
     assert not drain.paused
 
 
+async def test_drain_pauses_again_after_a_resume_and_holds_nothing_while_flowing():
+    """The event a waiter waits on exists only while paused (memory per idle websocket);
+    a second pause after a resume must block again, and both waiters of one pause go on."""
+    drain = TransportDrain()
+    assert not hasattr(drain, "__dict__") and drain._paused is None
+    for _ in range(2):
+        drain.pauseProducing()
+        drain.pauseProducing()  # Twisted may repeat it
+        waiters = [asyncio.ensure_future(drain.wait()) for _ in range(2)]
+        await settle()
+        assert not any(w.done() for w in waiters)
+        drain.resumeProducing()
+        await asyncio.wait_for(asyncio.gather(*waiters), 5)
+        assert drain._paused is None
+
+
 async def test_drain_releases_waiters_with_an_error_when_the_connection_is_lost():
     drain = TransportDrain()
     drain.pauseProducing()

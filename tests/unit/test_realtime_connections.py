@@ -27,9 +27,30 @@ def test_connections_get_their_own_lock_and_buckets(settings):
     settings.SEND_RATE, settings.SEND_BURST, settings.RELAY_RATE, settings.RELAY_BURST = 2, 3, 0, 5
     a = connections.Connection(sid="a", ip=None, media_base="")
     b = connections.Connection(sid="b", ip=None, media_base="")
-    assert a.lock is not b.lock and a.write_bucket is not b.write_bucket
-    assert (a.write_bucket.rate, a.write_bucket.burst) == (2, 3)
-    assert a.relay_bucket is None  # rate 0: that limit is off
+    write_a = connections.connection_bucket(a, connections.WRITE_LIMIT)
+    assert a.lock is not b.lock and write_a is not connections.connection_bucket(b, connections.WRITE_LIMIT)
+    assert (write_a.rate, write_a.burst) == (2, 3)
+    assert connections.connection_bucket(a, connections.WRITE_LIMIT) is write_a  # made once
+    assert connections.connection_bucket(a, connections.RELAY_LIMIT) is None  # rate 0: that limit is off
+
+
+def test_a_quiet_connection_holds_no_bucket_and_no_instance_dict(settings):
+    """Memory per idle socket: buckets are made at the first event of their kind."""
+    settings.SEND_RATE, settings.SEND_BURST = 2, 3
+    connection = connections.Connection(sid="a", ip=None, media_base="")
+    assert (connection.write_bucket, connection.relay_bucket, connection.join_bucket, connection.typing_bucket) == (
+        None, None, None, None
+    )
+    assert not hasattr(connection, "__dict__") and not hasattr(connection.backlog, "__dict__")
+
+
+def test_a_lazy_bucket_limits_like_one_made_at_the_connect(settings):
+    settings.JOIN_RATE, settings.JOIN_BURST = 0.001, 2
+    connection = connections.Connection(sid="a", ip=None, media_base="")
+    connections.connection_bucket_take(connection, connections.JOIN_LIMIT)
+    connections.connection_bucket_take(connection, connections.JOIN_LIMIT)
+    with pytest.raises(RateLimited, match="^rate limited$"):
+        connections.connection_bucket_take(connection, connections.JOIN_LIMIT)
 
 
 def test_client_ip_from_the_asgi_scope():

@@ -50,7 +50,25 @@ def build_application():
         }
     )
     graceful_shutdown_install()
-    return LifespanApp(ObservedApp(router, startup=startup))
+    return LifespanApp(ObservedApp(SocketIOFirst(sio_app, router), startup=startup))
+
+
+class SocketIOFirst:
+    """`/socket.io/` (polling and websocket) straight to python-socketio, the rest to `router`.
+
+    The same routing as `router`'s first entries, without Channels' per-scope regex match
+    and scope copy on every Socket.IO request, and without one more coroutine frame held
+    for each websocket's whole life (memory per idle socket).
+    """
+
+    def __init__(self, sio_app, router):
+        self.sio_app = sio_app
+        self.router = router
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("/socket.io/"):
+            return await self.sio_app(scope, receive, send)
+        return await self.router(scope, receive, send)
 
 
 application = build_application()

@@ -88,8 +88,15 @@ def host_allowed(host: str | None) -> bool:
     allowed Host."""
     if not host:
         return False
+    return _host_allowed(host, tuple(settings.ALLOWED_HOSTS))
+
+
+@functools.lru_cache(maxsize=256)
+def _host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """Asked at every Socket.IO handshake, with the few Host values a deployment sees:
+    remembered (bounded: a client choosing its Host only evicts entries)."""
     domain, _port = split_domain_port(host)
-    return bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+    return bool(domain) and validate_host(domain, allowed_hosts)
 
 
 def media_base(request: HttpRequest) -> str:

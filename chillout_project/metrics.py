@@ -84,6 +84,10 @@ purge_duration = Histogram(
 # --- Socket.IO (fed by realtime/) --------------------------------------------------
 
 sockets_connected = Gauge("chillout_sockets_connected", "Socket.IO connections open now.")
+socket_connects = Counter(
+    "chillout_socket_connects_total",
+    "Socket.IO connections accepted (their log line is at DEBUG: docs/decisions.md).",
+)
 rooms_online = Gauge("chillout_rooms_online", "Rooms with at least one connected socket.")
 socket_events = Counter(
     "chillout_socket_events_total",
@@ -149,6 +153,7 @@ def purge_observe(*, outcome: str, rooms: int = 0, messages: int = 0, files: int
 def socket_connected() -> None:
     """Call from the `connect` handler once the connection is accepted."""
     sockets_connected.inc()
+    socket_connects.inc()
 
 
 def socket_disconnected() -> None:
@@ -181,18 +186,36 @@ def socket_event_record(
     a metric label. `rate_limited` also feeds `chillout_socket_rate_limited_total`.
     Payloads are never logged (they hold user messages).
     """
-    socket_events.labels(event, outcome).inc()
+    _child(socket_events, event, outcome).inc()
     if seconds is not None:
-        socket_event_duration.labels(event).observe(seconds)
-    extra = {"event": event, "outcome": outcome, "sid": sid}
-    if outcome == "refused":
+        _child(socket_event_duration, event).observe(seconds)
+    refused = outcome == "refused"
+    if refused:
         reason = reason or "unknown"
-        socket_events_refused.labels(event, reason).inc()
+        _child(socket_events_refused, event, reason).inc()
         if reason == "rate_limited":
-            socket_rate_limited.labels(event).inc()
+            _child(socket_rate_limited, event).inc()
+    # Refusals at INFO; handled events at DEBUG, since ICE candidates alone come in bursts.
+    level = logging.INFO if refused else logging.DEBUG
+    if not logger.isEnabledFor(level):
+        return
+    extra = {"event": event, "outcome": outcome, "sid": sid}
+    if refused:
         extra["reason"] = reason
     if seconds is not None:
         extra["duration_ms"] = round(seconds * 1000, 1)
-    # Refusals at INFO; handled events at DEBUG, since ICE candidates alone come in bursts.
-    level = logging.INFO if outcome == "refused" else logging.DEBUG
-    logger.log(level, "socket %s %s%s", event, outcome, f" ({reason})" if outcome == "refused" else "", extra=extra)
+    logger.log(level, "socket %s %s%s", event, outcome, f" ({reason})" if refused else "", extra=extra)
+
+
+_children: dict[tuple, object] = {}
+
+
+def _child(metric, *labels: str):
+    """`metric.labels(*labels)`, remembered: the labelled child of a Socket.IO metric is
+    looked up once per label set instead of at every event (label values are bounded sets,
+    so this dict is too)."""
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child

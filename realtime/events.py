@@ -45,7 +45,7 @@ from realtime.connections import (
 from realtime.presence import presence_flush
 from realtime.recovery import RecoverySession
 from realtime.server import server
-from realtime.sessions import session_over_cap, socket_cut
+from realtime.sessions import OVER_CAP, session_over_cap, socket_cut
 from realtime.state import state
 from voice.kinds import MediaKind
 
@@ -143,7 +143,27 @@ async def connect(sid: str, environ: dict, auth=None) -> None:
         metrics.socket_event_record(event="connect", outcome="refused", reason="too_many_connections", sid=sid)
         raise ConnectionRefusedError("too many connections")
     await actions.do_connection_open(sid=sid, ip=ip, media_base=socket_media_base(environ))
-    logger.info("socket %s connected from %s", sid, ip)
+    environ_slim(environ)
+    logger.debug("socket %s connected from %s", sid, ip)
+
+
+def environ_slim(environ: dict) -> None:
+    """Drop what a connected socket's handshake `environ` no longer needs (memory per idle
+    socket: its headers as strings, ~4 KB, more with a browser's cookies).
+
+    python-socketio keeps the handshake's `environ` for the socket's life (and engine.io's
+    websocket handler holds the same dict), but reads it only to call `connect` again on a
+    repeated CONNECT of the same engine.io session; engine.io reads `asgi.scope` and
+    `asgi.send` when the websocket ends. Those, and what `connect` reads, are kept
+    (`ENVIRON_KEPT`). Checked against python-socketio 5.18.1 / python-engineio 4.15.1
+    (pinned by `realtime.sessions` and `realtime.backpressure`).
+    """
+    kept = {key: environ[key] for key in ENVIRON_KEPT if key in environ}
+    environ.clear()
+    environ.update(kept)
+
+
+ENVIRON_KEPT = ("asgi.scope", "asgi.send", "asgi.receive", "wsgi.url_scheme", "REMOTE_ADDR", "HTTP_HOST", OVER_CAP)
 
 
 async def disconnect(sid: str, reason=None) -> None:
@@ -156,7 +176,7 @@ async def disconnect(sid: str, reason=None) -> None:
             await actions.do_connection_close(connection=connection)
         except Exception:
             logger.exception("clean-up of %s after disconnect failed", sid)
-        logger.info("socket %s disconnected (%s)", sid, reason)
+        logger.debug("socket %s disconnected (%s)", sid, reason)
 
 
 async def socket_snapshot(sid: str) -> RecoverySession:

@@ -1,4 +1,4 @@
-"""Issue 5 for sockets: metrics and one log line per connect/disconnect/refusal, and SIGTERM
+"""Issue 5 for sockets: metrics, a counter for connects (a log line each at DEBUG), one per refusal, and SIGTERM
 with sockets connected (clean disconnects, the call's leave notice persisted)."""
 
 import asyncio
@@ -49,16 +49,35 @@ async def test_socket_metrics_count_connections_rooms_and_events(observed_server
     assert metric(observed_server, "chillout_rooms_online") == 0
 
 
-async def test_one_log_line_per_connect_and_disconnect_and_no_message_bodies(observed_server, room_id):
+async def test_at_info_a_connect_is_counted_not_logged_and_no_message_bodies(observed_server, room_id):
+    """docs/decisions.md: a line per connect and disconnect costs more CPU than the rest of
+    our connect handler; at INFO a counter stands for them (the refusals are still logged)."""
+    connects = metric(observed_server, "chillout_socket_connects_total")
+    open_now = metric(observed_server, "chillout_sockets_connected")
     client = await SocketClient(observed_server.url).connect()
     sid = client.sid
-    await client.join(room_id, "logger")
-    await client.call("send_message", {"roomId": room_id, "username": "logger", "message": "secret-body-text"})
+    await client.join(room_id, "quiet")
+    await client.call("send_message", {"roomId": room_id, "username": "quiet", "message": "secret-body-text"})
+    assert metric(observed_server, "chillout_socket_connects_total") == connects + 1
     await client.disconnect()
-    log = await asyncio.to_thread(observed_server.log_wait, f"socket {sid} disconnected")
+    # Barrier: the gauge drops in the disconnect handler right before its (DEBUG) line,
+    # with no await in between, so once it has dropped that line would have been written.
+    while metric(observed_server, "chillout_sockets_connected") != open_now:
+        await asyncio.sleep(0.05)
+    log = observed_server.log_tail(200_000)
+    assert f"socket {sid} connected" not in log and f"socket {sid} disconnected" not in log
+    assert "secret-body-text" not in log
+
+
+async def test_at_debug_one_log_line_per_connect_and_disconnect(server_factory, room_id):
+    server = server_factory(LOG_LEVEL="DEBUG")
+    client = await SocketClient(server.url).connect()
+    sid = client.sid
+    await client.join(room_id, "logger")
+    await client.disconnect()
+    log = await asyncio.to_thread(server.log_wait, f"socket {sid} disconnected")
     assert sum(f"socket {sid} connected" in line for line in log.splitlines()) == 1
     assert sum(f"socket {sid} disconnected" in line for line in log.splitlines()) == 1
-    assert "secret-body-text" not in log
 
 
 @pytest.mark.daphne_only(reason="the graceful SIGTERM (drain, socket clean-up) is built on Daphne's reactor: chillout_project/lifecycle.py")

@@ -23,6 +23,8 @@ real clients still see the contract's `too many connections` message.
 Every session without a Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake
 is closed (python-socketio has no such timeout; Node's `connectTimeout` is 45 s): a bare
 handshake would otherwise hold its slot, and its memory, for as long as it answers pings.
+The deadline is a timer (no task), cancelled at the CONNECT, so a connected socket holds
+none; a session whose Socket.IO connection ends while it stays open gets a new one.
 
 A refused handshake never reaches engine.io's `disconnect`; every admitted session does,
 once (its slot is released there; `_sessions.pop` makes a second report harmless).
@@ -52,11 +54,11 @@ OVER_CAP = "chillout.over_cap"  # environ key: this session's CONNECT is to be r
 DRAIN_SECONDS = 5.0  # how long a session being closed may take to read what waits for it
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     ip: str | None  # the IP whose slot this session holds (None: not counted)
     over_cap: bool = False
-    deadline: asyncio.Task | None = None
+    deadline: asyncio.TimerHandle | None = None  # until its Socket.IO CONNECT (`connect_deadline_due`)
 
 
 _sessions: dict[str, Session] = {}
@@ -113,16 +115,22 @@ def sessions_install(sio) -> None:
         if answer is not None and answer is not True:
             await session_release(eio_sid)
             return answer
-        if settings.CONNECT_TIMEOUT_SECONDS > 0:
-            session.deadline = sio.start_background_task(connect_deadline, sio, eio_sid)
+        if eio_sid in _sessions:
+            deadline_arm(sio, eio_sid, session)
         return answer
 
     async def eio_message(eio_sid: str, data):
         await socketio_message(eio_sid, data)
         session = _sessions.get(eio_sid)
-        if session is not None and session.over_cap and sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
+        if session is None:
+            return
+        if sio.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+            deadline_cancel(session)  # connected: nothing to wait for
+        elif session.over_cap:
             # in its own task: the client must first read the CONNECT_ERROR, on this very socket
             sio.start_background_task(session_close, sio, eio_sid, why="over its IP's cap")
+        elif session.deadline is None:
+            deadline_arm(sio, eio_sid, session)  # its Socket.IO connection ended, the session did not
 
     async def eio_disconnect(eio_sid: str, reason=None):
         try:
@@ -140,18 +148,38 @@ async def session_release(eio_sid: str) -> None:
     session = _sessions.pop(eio_sid, None)
     if session is None:
         return
-    if session.deadline is not None and session.deadline is not asyncio.current_task():
-        session.deadline.cancel()
+    deadline_cancel(session)
     if session.ip is not None:
         await state().connection_release(ip=session.ip)
 
 
-async def connect_deadline(sio, eio_sid: str) -> None:
-    """Close the session if it has no Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake."""
-    await asyncio.sleep(settings.CONNECT_TIMEOUT_SECONDS)
+def deadline_arm(sio, eio_sid: str, session: Session) -> None:
+    if settings.CONNECT_TIMEOUT_SECONDS > 0:
+        session.deadline = asyncio.get_running_loop().call_later(
+            settings.CONNECT_TIMEOUT_SECONDS, connect_deadline_due, sio, eio_sid
+        )
+
+
+def deadline_cancel(session: Session) -> None:
+    if session.deadline is not None:
+        session.deadline.cancel()
+        session.deadline = None
+
+
+def connect_deadline_due(sio, eio_sid: str) -> None:
+    """`CONNECT_TIMEOUT_SECONDS` after the handshake (a timer, not a task per session: an
+    idle socket holds neither, as the timer is cancelled at its CONNECT): close the session
+    if it has no Socket.IO connection."""
+    session = _sessions.get(eio_sid)
+    if session is not None:
+        session.deadline = None
     if sio.manager.sid_from_eio_sid(eio_sid, "/") is None:
-        if await session_close(sio, eio_sid, why=f"no Socket.IO CONNECT within {settings.CONNECT_TIMEOUT_SECONDS} s"):
-            metrics.socket_cut(reason="connect_timeout")
+        sio.start_background_task(connect_deadline_close, sio, eio_sid)
+
+
+async def connect_deadline_close(sio, eio_sid: str) -> None:
+    if await session_close(sio, eio_sid, why=f"no Socket.IO CONNECT within {settings.CONNECT_TIMEOUT_SECONDS} s"):
+        metrics.socket_cut(reason="connect_timeout")
 
 
 async def socket_cut(sio, sid: str, *, why: str) -> None:

@@ -5,8 +5,10 @@ do what a hostile client does: handshakes without a Socket.IO CONNECT, a forged 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import uuid
 
 import httpx
 import pytest
@@ -92,6 +94,31 @@ def test_a_session_that_never_connects_is_closed_at_its_deadline(impatient_serve
         assert socketio_connect(http, connected).startswith("40{")
     assert metric(impatient_server, "chillout_socket_disconnects_total", reason="connect_timeout") - before == 1
     assert "no Socket.IO CONNECT within 1.0 s" in impatient_server.log_tail(20_000)
+
+
+async def test_a_session_whose_socketio_connection_ended_is_closed_at_a_new_deadline(impatient_server):
+    """The deadline is cancelled at the CONNECT (a connected socket holds no timer), and armed
+    again when the Socket.IO connection ends while the engine.io session stays open."""
+    before = metric(impatient_server, "chillout_socket_disconnects_total", reason="connect_timeout")
+    url = impatient_server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    async with ws_connect(url) as kept, ws_connect(url) as left:
+        for ws in (kept, left):
+            assert (await ws.recv()).startswith("0{")
+            await ws.send("40")
+            assert (await ws.recv()).startswith("40{")
+        await left.send("41")  # Socket.IO DISCONNECT; the websocket stays open
+
+        packets = [await asyncio.wait_for(left.recv(), 30)]
+        while packets[-1] != "1":  # engine.io's CLOSE: a client closes its websocket on it
+            packets.append(await asyncio.wait_for(left.recv(), 30))
+        assert set(packets) <= {"1", "2"}  # CLOSE, or a PING before it
+        # Barrier: `kept`'s handshake deadline, had it not been cancelled, ran out before
+        # `left`'s second one (armed after `kept` connected); `kept` is still served.
+        await kept.send('421["join_room",{"roomId":"deadline-%s","username":"kept"}]' % uuid.uuid4().hex[:8])
+        while not (answer := await asyncio.wait_for(kept.recv(), 30)).startswith("431"):
+            pass
+        assert json.loads(answer[3:]) == [{"ok": True, "username": "kept"}]
+    assert metric(impatient_server, "chillout_socket_disconnects_total", reason="connect_timeout") - before == 1
 
 
 def test_a_handshake_with_a_host_not_allowed_is_refused_on_both_transports(server):

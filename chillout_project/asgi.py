@@ -14,7 +14,8 @@ registers the purge in its `ready()`, `realtime` its own in `realtime_build()`).
 Around everything: `LifespanApp` (lifespan events, for servers that send them) and
 `ObservedApp` (request log, HTTP metrics, in-flight count; awaits the start on the first
 request or socket). `graceful_shutdown_install()` makes SIGTERM under Daphne drain
-in-flight requests before stopping (it only asks Daphne's reactor to call it once running).
+in-flight requests before stopping (it only asks Daphne's reactor to call it once running);
+`autobahn_tuning_install()` spares Daphne a pretty-printed debug dump per websocket.
 """
 
 import os
@@ -31,6 +32,7 @@ def build_application():
     from django.urls import re_path
 
     from chillout_project import mongo
+    from chillout_project.autobahn_tuning import autobahn_tuning_install
     from chillout_project.body_limit import BodyLimitMiddleware
     from chillout_project.lifecycle import LifespanApp, graceful_shutdown_install, startup, startup_hook_add
     from chillout_project.observe import ObservedApp
@@ -50,6 +52,7 @@ def build_application():
         }
     )
     graceful_shutdown_install()
+    autobahn_tuning_install()
     return LifespanApp(ObservedApp(SocketIOFirst(sio_app, router), startup=startup))
 
 

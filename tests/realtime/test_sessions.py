@@ -121,6 +121,34 @@ async def test_a_session_whose_socketio_connection_ended_is_closed_at_a_new_dead
     assert metric(impatient_server, "chillout_socket_disconnects_total", reason="connect_timeout") - before == 1
 
 
+async def test_a_second_connect_on_the_same_session_is_served_from_the_slimmed_environ(server):
+    """After `connect` the handshake environ keeps only `realtime.events.ENVIRON_KEPT`;
+    python-socketio hands that dict to `connect` again on a repeated CONNECT, which must
+    still see the client's Host (media URLs) and address."""
+    url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    room_id = f"environ-{uuid.uuid4().hex[:8]}"
+    async with ws_connect(url) as ws:
+        assert (await ws.recv()).startswith("0{")
+        for _ in range(2):
+            await ws.send("40")
+            assert (await ws.recv()).startswith("40{")
+            await ws.send("41")
+        await ws.send("40")
+        assert (await ws.recv()).startswith("40{")
+        await ws.send('421["join_room",{"roomId":"%s","username":"again"}]' % room_id)
+        while not (answer := await asyncio.wait_for(ws.recv(), 30)).startswith("431"):
+            pass
+        assert json.loads(answer[3:]) == [{"ok": True, "username": "again"}]
+
+
+def test_environ_slim_keeps_what_connect_and_engineio_read():
+    from realtime.events import ENVIRON_KEPT, environ_slim
+
+    environ = {key: key for key in ENVIRON_KEPT} | {"HTTP_COOKIE": "x" * 4000, "HTTP_USER_AGENT": "ua", "QUERY_STRING": "q"}
+    environ_slim(environ)
+    assert environ == {key: key for key in ENVIRON_KEPT}
+
+
 def test_a_handshake_with_a_host_not_allowed_is_refused_on_both_transports(server):
     with httpx.Client(base_url=server.url, timeout=30.0) as http:
         polling = http.get("/socket.io/", params=POLLING, headers={"Host": "evil.example"})

@@ -1,18 +1,22 @@
-"""Under Daphne: autobahn's per-connection debug dump formatted only when it is logged.
+"""Under Daphne: autobahn's debug-line arguments formatted only when the line is logged.
 
-autobahn 26.10.2's `WebSocketProtocol._connectionMade` copies its ~40 options onto every
-new websocket and logs them at DEBUG with `pformat(...)` evaluated before the call, so
-every websocket that opens pretty-prints that list whether or not anything logs it: ~8 %
-of Daphne's CPU per Socket.IO connect + join (py-spy, docs/performance.md). Replacing the
-module's `pformat` name with `LazyPformat` defers the formatting to the log call, which
-Daphne's log level (WARNING unless `-v 2`) never makes. The names it formats and the text
-it would log are unchanged.
+autobahn 26.10.2's websocket protocol builds the arguments of its DEBUG lines before the
+call, whether or not anything logs them: per websocket it pretty-prints its ~40 options
+(`_connectionMade`: `pformat(configAttrLog)`, ~6 % of Daphne's CPU per Socket.IO connect +
+join, py-spy, docs/performance.md), and per frame sent it colours the method name, the peer
+and the length (`sendData`: `hltype(...)`, `hlval(...)` twice, through click). Replacing those
+three names in `autobahn.websocket.protocol` with `lazy(...)` versions defers the formatting
+to the log call, which Daphne's log level (WARNING unless `-v 2`) never makes; the text a
+line would carry is unchanged. Every call of the three names in that module is the keyword
+argument of a `self.log.<level>(...)` call, except `Timings.__str__`, which gets its own
+`pformat` back (`timings_str`).
 
-A private detail of autobahn (a module-level import that it calls): applied only to the
+A private detail of autobahn (module-level imports that it calls): applied only to the
 exact version it was checked against (`AUTOBAHN_VERSION_TESTED`), else left alone with a
-warning; tests/unit/test_autobahn_tuning.py fails when the installed version changes.
-Nothing happens at import: the composition root calls `autobahn_tuning_install()`, which
-only acts when Daphne has already imported autobahn's websocket protocol.
+warning; tests/unit/test_autobahn_tuning.py fails when the installed version or the shape
+of those calls changes. Nothing happens at import: the composition root calls
+`autobahn_tuning_install()`, which only acts when Daphne has already imported autobahn's
+websocket protocol.
 """
 
 from __future__ import annotations
@@ -20,24 +24,26 @@ from __future__ import annotations
 import logging
 import pprint
 import sys
+from collections.abc import Callable
 from importlib import metadata
 
 logger = logging.getLogger(__name__)
 
 AUTOBAHN_VERSION_TESTED = "26.10.2"
 MODULE = "autobahn.websocket.protocol"
+DEFERRED = ("pformat", "hltype", "hlval")  # names in MODULE called only for DEBUG-line arguments
 
 
-class LazyPformat:
-    """`pprint.pformat(value)` when formatted into a log message, not before."""
+class LazyText:
+    """`str(func(*args, **kwargs))` when formatted into a log message, not before."""
 
-    __slots__ = ("value",)
+    __slots__ = ("func", "args", "kwargs")
 
-    def __init__(self, value: object) -> None:
-        self.value = value
+    def __init__(self, func: Callable[..., object], args: tuple, kwargs: dict) -> None:
+        self.func, self.args, self.kwargs = func, args, kwargs
 
     def __str__(self) -> str:
-        return pprint.pformat(self.value)
+        return str(self.func(*self.args, **self.kwargs))
 
     __repr__ = __str__
 
@@ -45,14 +51,32 @@ class LazyPformat:
         return format(str(self), spec)
 
 
+def lazy(func: Callable[..., object]) -> Callable[..., LazyText]:
+    def deferred(*args, **kwargs) -> LazyText:
+        return LazyText(func, args, kwargs)
+
+    deferred.chillout_lazy_of = func
+    return deferred
+
+
+def timings_str(self) -> str:
+    """`Timings.__str__` of autobahn 26.10.2, with the real `pformat`."""
+    return pprint.pformat(self._timings)
+
+
 def autobahn_tuning_install() -> bool:
-    """Make autobahn's websocket protocol module format lazily; False when not applied."""
+    """Make autobahn's websocket protocol module format its debug arguments lazily; False
+    when not applied (not under Daphne, or another autobahn version)."""
     module = sys.modules.get(MODULE)
     if module is None:  # not under Daphne (or Daphne not started yet): nothing to do
         return False
     version = metadata.version("autobahn")
-    if version != AUTOBAHN_VERSION_TESTED or module.__dict__.get("pformat") not in (pprint.pformat, LazyPformat):
+    if version != AUTOBAHN_VERSION_TESTED or not all(callable(module.__dict__.get(name)) for name in DEFERRED):
         logger.warning("autobahn %s not tuned (checked against %s)", version, AUTOBAHN_VERSION_TESTED)
         return False
-    module.pformat = LazyPformat
+    for name in DEFERRED:
+        current = module.__dict__[name]
+        if not hasattr(current, "chillout_lazy_of"):
+            setattr(module, name, lazy(current))
+    module.Timings.__str__ = timings_str
     return True

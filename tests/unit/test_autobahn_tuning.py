@@ -1,45 +1,74 @@
-"""The Daphne-only autobahn tuning: applied to the checked version only, and what it formats
-is what autobahn would have logged."""
+"""The Daphne-only autobahn tuning: applied to the checked version only, to calls that only
+feed DEBUG lines, and what those lines would say is unchanged."""
 
+import ast
 import inspect
 import pprint
 import sys
 from importlib import metadata
 
 from chillout_project import autobahn_tuning
-from chillout_project.autobahn_tuning import AUTOBAHN_VERSION_TESTED, LazyPformat, autobahn_tuning_install
+from chillout_project.autobahn_tuning import AUTOBAHN_VERSION_TESTED, DEFERRED, LazyText, autobahn_tuning_install, lazy
 
 
 def test_the_installed_autobahn_is_the_version_checked():
-    """When this fails, re-read `WebSocketProtocol._connectionMade` of the new autobahn (does
-    it still call the module's `pformat` for a DEBUG line only?), then update the version."""
+    """When this fails, re-check the next test's claim on the new autobahn, then update the version."""
     assert metadata.version("autobahn") == AUTOBAHN_VERSION_TESTED
 
 
-def test_lazy_pformat_formats_like_pformat_only_when_asked():
+def test_every_deferred_call_in_autobahn_feeds_a_log_call_but_timings_str():
+    import autobahn.websocket.protocol as protocol
+
+    tree = ast.parse(inspect.getsource(protocol))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    elsewhere, logged = [], 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in DEFERRED:
+            keyword = parents[node]
+            call = parents.get(keyword)
+            if (isinstance(keyword, ast.keyword) and isinstance(call.func, ast.Attribute)
+                    and isinstance(call.func.value, ast.Attribute) and call.func.value.attr == "log"):  # fmt: skip
+                logged += 1
+            else:
+                elsewhere.append(node.lineno)
+    assert logged >= 3
+    timings_str_line = inspect.getsourcelines(protocol.Timings.__str__)[1] + 1
+    assert elsewhere == [timings_str_line] or protocol.Timings.__str__ is autobahn_tuning.timings_str
+
+
+def test_lazy_text_formats_like_the_call_only_when_asked():
     attrs = [("openHandshakeTimeout", 5, "WebSocketServerFactory")] * 20
-    lazy = LazyPformat(attrs)
-    assert "\n{attrs}".format(attrs=lazy) == "\n" + pprint.pformat(attrs)
-    assert str(lazy) == repr(lazy) == pprint.pformat(attrs)
+    calls = []
+
+    def spy(value):
+        calls.append(value)
+        return pprint.pformat(value)
+
+    text = lazy(spy)(attrs)
+    assert calls == [] and isinstance(text, LazyText)
+    assert "\n{attrs}".format(attrs=text) == "\n" + pprint.pformat(attrs)
+    assert str(text) == repr(text) == pprint.pformat(attrs)
 
 
 def test_install_patches_only_the_imported_checked_module(monkeypatch):
     import autobahn.websocket.protocol as protocol
 
-    monkeypatch.setattr(protocol, "pformat", pprint.pformat)
+    for name in DEFERRED:
+        monkeypatch.setattr(protocol, name, getattr(protocol, name))
+    monkeypatch.setattr(protocol.Timings, "__str__", protocol.Timings.__str__)
+    originals = {name: getattr(protocol, name) for name in DEFERRED}
     monkeypatch.delitem(sys.modules, autobahn_tuning.MODULE)
     assert autobahn_tuning_install() is False  # not imported: untouched
     monkeypatch.setitem(sys.modules, autobahn_tuning.MODULE, protocol)
     monkeypatch.setattr(autobahn_tuning, "AUTOBAHN_VERSION_TESTED", "0.0.0")
-    assert autobahn_tuning_install() is False and protocol.pformat is pprint.pformat
+    assert autobahn_tuning_install() is False and {n: getattr(protocol, n) for n in DEFERRED} == originals
     monkeypatch.setattr(autobahn_tuning, "AUTOBAHN_VERSION_TESTED", metadata.version("autobahn"))
-    assert autobahn_tuning_install() is True and protocol.pformat is LazyPformat
-    assert autobahn_tuning_install() is True  # twice is harmless
-
-
-def test_autobahn_still_formats_its_options_for_a_debug_line_only():
-    import autobahn.websocket.protocol as protocol
-
-    source = inspect.getsource(protocol.WebSocketProtocol._connectionMade)
-    assert 'self.log.debug("\\n{attrs}", attrs=pformat(configAttrLog))' in source
-    assert source.count("pformat(") == 1
+    assert autobahn_tuning_install() is True
+    assert autobahn_tuning_install() is True  # twice: not wrapped twice
+    for name in DEFERRED:
+        assert getattr(protocol, name).chillout_lazy_of is originals[name]
+    assert isinstance(protocol.hltype(protocol.WebSocketProtocol.sendData), LazyText)
+    assert str(protocol.hlval(42)) == str(originals["hlval"](42))
+    timings = protocol.Timings()
+    timings.track("x")
+    assert str(timings) == pprint.pformat(timings._timings)

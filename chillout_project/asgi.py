@@ -15,7 +15,8 @@ Around everything: `LifespanApp` (lifespan events, for servers that send them) a
 `ObservedApp` (request log, HTTP metrics, in-flight count; awaits the start on the first
 request or socket). `graceful_shutdown_install()` makes SIGTERM under Daphne drain
 in-flight requests before stopping (it only asks Daphne's reactor to call it once running);
-`autobahn_tuning_install()` spares Daphne a pretty-printed debug dump per websocket.
+`autobahn_tuning_install()` spares Daphne the formatting of debug lines it never logs
+(per websocket and per frame).
 """
 
 import os

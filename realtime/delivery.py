@@ -8,6 +8,15 @@ callback (an ack per recipient) it defers to python-socketio unchanged. A manage
 spreads emits across processes (e.g. a Redis one) must inherit its local delivery from
 this class to keep the saving.
 
+It also frames the packet once: a single text packet (every JSON event) becomes one
+websocket frame (`realtime.wire.text_frame`; server frames are unmasked, so the bytes are
+the same for every recipient), and each recipient whose websocket can take it now gets it
+written straight into its server connection (`realtime.backpressure.direct_write`: only
+when nothing of that socket is queued or being sent, so its order holds; the outbound
+meter and the slow-consumer cut apply as on the queue). Every other recipient — polling,
+upgrading, closing, busy or paused sockets, servers without a `realtime.wire` — gets the
+packet through engine.io's queue exactly as before. Binary packets always take the queue.
+
 `engineio_poll_install()`. Each engine.io socket has a writer task that waits for its next
 packet with `asyncio.wait_for(queue.get(), timeout)`; on Python 3.11 `wait_for` wraps the
 `get()` in a new task, once per delivered packet. The replacement waits under
@@ -33,6 +42,9 @@ import socketio
 from engineio import async_socket, exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from socketio import packet
+
+from realtime.backpressure import direct_write
+from realtime.wire import text_frame
 
 
 def _dumps(obj, **_options) -> str:
@@ -68,11 +80,27 @@ class DirectEmitManager(socketio.AsyncManager):
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         encoded = self.server.packet_class(packet.EVENT, namespace=namespace, data=[event] + data).encode()
         eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])]
+        frame, size = _frame_of(encoded)
+        sockets = self.server.eio.sockets
         # The room may change while a send awaits (a socket closing): take the list first.
         recipients = [eio_sid for sid, eio_sid in self.get_participants(namespace, to or room) if sid not in skip]
         for eio_sid in recipients:
+            if frame is not None and (socket := sockets.get(eio_sid)) is not None and direct_write(socket, frame, size):
+                continue
             for eio_pkt in eio_packets:
                 await self.server._send_eio_packet(eio_sid, eio_pkt)
+
+
+def _frame_of(encoded) -> tuple[bytes | None, int]:
+    """The websocket frame of an engine.io MESSAGE carrying `encoded` (a Socket.IO text
+    packet) and that packet's size on the wire; (None, 0) for a binary packet."""
+    if not isinstance(encoded, str):
+        return None, 0
+    try:
+        payload = ("4" + encoded).encode()
+    except UnicodeEncodeError:  # a lone surrogate: let the server refuse it as before
+        return None, 0
+    return text_frame(payload), len(payload)
 
 
 async def _poll(self: async_socket.AsyncSocket) -> list:

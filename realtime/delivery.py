@@ -43,6 +43,7 @@ from engineio import async_socket, exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from socketio import packet
 
+from chillout_project import metrics
 from realtime.backpressure import direct_write
 from realtime.wire import text_frame
 
@@ -84,11 +85,14 @@ class DirectEmitManager(socketio.AsyncManager):
         sockets = self.server.eio.sockets
         # The room may change while a send awaits (a socket closing): take the list first.
         recipients = [eio_sid for sid, eio_sid in self.get_participants(namespace, to or room) if sid not in skip]
+        direct = 0
         for eio_sid in recipients:
             if frame is not None and (socket := sockets.get(eio_sid)) is not None and direct_write(socket, frame, size):
+                direct += 1
                 continue
             for eio_pkt in eio_packets:
                 await self.server._send_eio_packet(eio_sid, eio_pkt)
+        metrics.socket_copies_sent(direct=direct, queued=len(recipients) - direct)
 
 
 def _frame_of(encoded) -> tuple[bytes | None, int]:

@@ -40,6 +40,9 @@ replacement as `realtime.delivery.engineio_poll_install`, independent of it):
   (no await in between: `realtime.delivery._poll`, engine.io's writer loop), so "queue
   empty and no send in progress" means every earlier packet of the socket has been handed
   to the server's transport, and the transport keeps the order of what it is handed.
+  Under Daphne and uvicorn a `send` only stays in progress while the transport is paused,
+  which the pause checks refuse already; `busy` keeps the rule true for a server whose
+  `send` could suspend for another reason.
 
 Concurrency: everything runs on the event loop; a meter is touched only by the loop.
 """

@@ -26,10 +26,11 @@ business (`realtime.backpressure.direct_write`): a wire only knows the server's 
 Every other server (granian, uvicorn's `websockets` and `wsproto` protocols) and every
 other version of these libraries gets no wire (`wire_for` returns None): the private
 attributes read here were checked against these exact versions, and
-tests/unit/test_wire_frames.py fails when one of them changes.
+tests/unit/test_direct_write.py fails when one of them changes (tests/realtime/test_wire.py
+runs each wire against its real server).
 
 Concurrency: called on the event loop only (Daphne's reactor runs on the asyncio loop).
-Importing this module imports neither server.
+Importing this module imports no server module (`wire_for` does, when called).
 """
 
 from __future__ import annotations

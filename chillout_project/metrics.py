@@ -110,6 +110,14 @@ socket_disconnects = Counter(
     " bad_payload, connect_timeout).",
     ["reason"],
 )
+socket_copies = Counter(
+    "chillout_socket_copies_total",
+    "Copies of emitted events (without an ack callback) handed to sockets, by path: direct (framed"
+    " once and written into the websocket's connection, realtime/wire.py) or queue (engine.io's queue).",
+    ["path"],
+)
+_copies_direct = socket_copies.labels("direct")
+_copies_queue = socket_copies.labels("queue")
 engineio_sessions_refused = Counter(
     "chillout_engineio_sessions_refused_total",
     "Engine.io handshakes refused, by reason (host_not_allowed, too_many_sessions).",
@@ -164,6 +172,14 @@ def socket_disconnected() -> None:
 def socket_cut(*, reason: str) -> None:
     """A socket the server disconnected for breaking a limit (`reason`: a short fixed code)."""
     socket_disconnects.labels(reason).inc()
+
+
+def socket_copies_sent(*, direct: int, queued: int) -> None:
+    """One emit's copies: `direct` written into websockets' connections, `queued` on engine.io's queues."""
+    if direct:
+        _copies_direct.inc(direct)
+    if queued:
+        _copies_queue.inc(queued)
 
 
 def session_refused(*, reason: str) -> None:

@@ -161,6 +161,9 @@ MAX_PENDING_EVENTS = env.int("MAX_PENDING_EVENTS", default=64)
 # Data queued for one socket and not yet taken by its transport; beyond: slow consumer, cut.
 MAX_OUTBOUND_BYTES = env.int("MAX_OUTBOUND_BYTES", default=1024 * 1024)
 MAX_RELAY_BYTES = env.int("MAX_RELAY_BYTES", default=64 * 1024)  # offer/answer/candidate body, as JSON
+# Room emits write their ready websocket frame straight into each idle socket's server
+# connection (Daphne, uvicorn websockets-sansio; realtime/wire.py); off = engine.io's queue.
+DIRECT_WRITE = env.bool("DIRECT_WRITE", default=True)
 if min(MAX_PENDING_EVENTS, MAX_OUTBOUND_BYTES, MAX_RELAY_BYTES, CONNECT_TIMEOUT_SECONDS) < 0:
     raise ImproperlyConfigured("MAX_PENDING_EVENTS, MAX_OUTBOUND_BYTES, MAX_RELAY_BYTES and CONNECT_TIMEOUT_SECONDS must not be negative")
 # Uploads (voice and image together) per client IP: token bucket, per process; 0 = off.

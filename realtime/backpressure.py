@@ -23,7 +23,26 @@ replacement as `realtime.delivery.engineio_poll_install`, independent of it):
 * `AsyncSocket.handle_post_request`: a polling body engine.io refuses to decode (more than
   `Payload.max_decode_packets` packets, or not a packet) is one log line, a 400 and a
   closed session — engine.io 4.15.1 logs a traceback, answers 200 and drops every packet
-  of the body.
+  of the body;
+* `direct_write(socket, frame, size)` (used by `realtime.delivery`'s room emits, when
+  `direct_write=True` was installed): writes a ready websocket frame into the socket's
+  server connection (`realtime.wire`) without the queue and the writer task, but only when
+  nothing of the socket can be ahead of it — its queue is empty, its writer is parked
+  waiting for the queue (no `MeteredWebSocket.send` in progress, `busy == 0`), it is an
+  upgraded websocket that is not closing, its transport is not paused (Daphne's drain,
+  uvicorn's `writable`) — else it returns False and the caller queues the packet as
+  before. The meter counts the packet in and out around the write (a packet that would
+  pass the limit cuts the socket exactly as on the queue path); what the kernel does not
+  take waits in the server's transport buffer, which pauses the drain / `writable` past
+  64 KiB, so the next packets take the queue and the meter sees them.
+
+  Why order holds: the writer takes a packet off the queue and enters `send` in one step
+  (no await in between: `realtime.delivery._poll`, engine.io's writer loop), so "queue
+  empty and no send in progress" means every earlier packet of the socket has been handed
+  to the server's transport, and the transport keeps the order of what it is handed.
+  Under Daphne and uvicorn a `send` only stays in progress while the transport is paused,
+  which the pause checks refuse already; `busy` keeps the rule true for a server whose
+  `send` could suspend for another reason.
 
 Concurrency: everything runs on the event loop; a meter is touched only by the loop.
 """
@@ -31,6 +50,7 @@ Concurrency: everything runs on the event loop; a meter is touched only by the l
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from importlib import metadata
 
@@ -38,6 +58,7 @@ from engineio import async_socket, exceptions, packet, payload
 from engineio.async_drivers import asgi as engineio_asgi
 
 from realtime.guards import OutboundMeter, daphne_drain, packet_bytes, server_transport_abort
+from realtime.wire import Wire, wire_for
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +66,7 @@ ENGINEIO_VERSION_TESTED = "4.15.1"
 
 Refusal = Callable[[str], None]  # called with a reason: "slow_consumer" or "bad_payload"
 
-_settings = {"max_outbound_bytes": 0, "on_refusal": None}
+_settings = {"max_outbound_bytes": 0, "on_refusal": None, "direct_write": False}
 _original = {}
 
 
@@ -115,9 +136,16 @@ async def _handle_post_request(self: async_socket.AsyncSocket, environ: dict) ->
 
 
 class MeteredWebSocket(engineio_asgi.WebSocket):
-    """engine.io's ASGI websocket, counting frames out and waiting for Daphne to drain."""
+    """engine.io's ASGI websocket, counting frames out and waiting for Daphne to drain.
+
+    `busy` is the number of `send`s in progress (0 or 1: engine.io's writer is the only
+    sender after the upgrade's probe); `wire` is the server connection `direct_write`
+    writes into, when the server is one `realtime.wire` knows.
+    """
 
     drain = None
+    wire: Wire | None = None
+    busy = 0
 
     async def __call__(self, environ):
         # engineio.async_drivers.asgi.WebSocket.__call__ (4.15.1), with the transport found
@@ -128,25 +156,72 @@ class MeteredWebSocket(engineio_asgi.WebSocket):
         socket = self.handler.__self__
         self.drain = daphne_drain(self.asgi_send)
         socket.chillout_abort = server_transport_abort(self.asgi_send)
-        await self.handler(self)
+        if _settings["direct_write"]:
+            self.wire = wire_for(self.asgi_send)
+        socket.chillout_ws = self
+        try:
+            await self.handler(self)
+        finally:
+            socket.chillout_ws = None
         return ""
 
     async def send(self, message):
-        await super().send(message)
-        if self.drain is not None:
-            await self.drain.wait()
+        self.busy += 1
+        try:
+            await super().send(message)
+            if self.drain is not None:
+                await self.drain.wait()
+        finally:
+            self.busy -= 1
         socket = self.handler.__self__
         outbound_meter(socket).sent(packet_bytes(message))
 
 
+def direct_write(socket: async_socket.AsyncSocket, frame: bytes, size: int) -> bool:
+    """Write `frame` (one engine.io packet of `size` bytes, framed) to `socket`'s websocket
+    now, if nothing of the socket can be ahead of it (see the module docstring). False: the
+    caller sends the packet through the socket's queue instead. True: written, or dropped
+    because it cut the socket as a slow consumer (as the queue path would have)."""
+    ws = getattr(socket, "chillout_ws", None)
+    if (
+        ws is None
+        or ws.wire is None
+        or ws.busy
+        or not socket.queue.empty()
+        or not socket.upgraded
+        or socket.upgrading
+        or socket.closing
+        or socket.closed
+        or (ws.drain is not None and ws.drain.paused)
+    ):
+        return False
+    if socket.last_ping and time.time() - socket.last_ping > socket.server.ping_timeout:
+        return False  # engine.io's send closes it
+    meter = outbound_meter(socket)
+    if meter.tripped:
+        return False
+    if not meter.queued(size):
+        slow_consumer_cut(socket)
+        return True
+    written = ws.wire.write(frame)
+    meter.sent(size)
+    return written
+
+
 def backpressure_install(
-    sio, *, max_outbound_bytes: int, max_decode_packets: int, on_refusal: Refusal | None = None
+    sio,
+    *,
+    max_outbound_bytes: int,
+    max_decode_packets: int,
+    on_refusal: Refusal | None = None,
+    direct_write: bool = False,
 ) -> None:
-    """Bound what waits for each socket of `sio` (a python-socketio `AsyncServer`)."""
+    """Bound what waits for each socket of `sio` (a python-socketio `AsyncServer`);
+    `direct_write`: let `direct_write()` write frames into the server's connections."""
     version = metadata.version("python-engineio")
     if version != ENGINEIO_VERSION_TESTED:
         raise RuntimeError(f"realtime.backpressure was checked against python-engineio {ENGINEIO_VERSION_TESTED}, not {version}")
-    _settings.update(max_outbound_bytes=max_outbound_bytes, on_refusal=on_refusal)
+    _settings.update(max_outbound_bytes=max_outbound_bytes, on_refusal=on_refusal, direct_write=direct_write)
     payload.Payload.max_decode_packets = max(max_decode_packets, 16)
     if not _original:
         replacements = (

@@ -121,6 +121,7 @@ def server_build(*, restore: Restore | None = None, snapshot: Snapshot | None = 
             max_outbound_bytes=settings.MAX_OUTBOUND_BYTES,
             max_decode_packets=settings.MAX_PENDING_EVENTS,
             on_refusal=lambda reason: metrics.socket_cut(reason=reason),
+            direct_write=settings.DIRECT_WRITE,
         )
     return _server[0]
 

@@ -47,6 +47,7 @@ from redis import asyncio as aioredis
 
 from chillout_project import metrics
 from realtime.delivery import orjson_module
+from realtime.redis_pipe import PipelinedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class RoomChannelsMixin:
     def initialize(self):
         super().initialize()
         self._redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        self._pipe = PipelinedRedis(self.redis_url)
         self._pubsub = self._redis.pubsub()
         self._subscriptions_lock = asyncio.Lock()
         self._listener = self.server.start_background_task(self._listen)
@@ -277,7 +279,7 @@ class RoomChannelsMixin:
         skip = [sid for sid in (skip_sid if isinstance(skip_sid, list) else [skip_sid]) if sid]
         message = _header(origin=self.node_id(), target=target, skip=skip, token="") + _payload(event, args)
         try:
-            await self._redis.publish(channel, message)
+            await self._pipe.call("PUBLISH", channel, message)
         except Exception:
             logger.exception("could not publish %s on %s", event, channel)
 
@@ -320,4 +322,5 @@ class RoomChannelsMixin:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
             await self._pubsub.aclose()
+            await self._pipe.close()
             await self._redis.aclose()

@@ -163,3 +163,23 @@ async def test_a_subscription_is_taken_while_the_subscriber_is_reading(redis_url
                     ("message", "pubsub-test-second")]  # fmt: skip
     await pubsub.aclose()
     await client.aclose()
+
+
+async def test_pipelined_commands_each_get_their_own_reply(redis_url):
+    """realtime.redis_pipe: concurrent commands on one connection, replies matched in order;
+    an error reply fails its own command only (fails loudly if redis-py's write order changes)."""
+    from redis.exceptions import ResponseError
+
+    from realtime.redis_pipe import PipelinedRedis
+
+    pipe = PipelinedRedis(redis_url)
+    echo = pipe.script("return ARGV[1]")
+    calls = [echo(keys=[], args=[f"v{i}"]) if i % 7 else pipe.call("INCRBY", "pipe-test-not-a-number", "x")
+             for i in range(300)]  # fmt: skip
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for i, result in enumerate(results):
+        if i % 7:
+            assert result == f"v{i}"
+        else:
+            assert isinstance(result, ResponseError)
+    await pipe.close()

@@ -3,21 +3,22 @@ matched in order (pipelining without batching).
 
 Why. redis-py's asyncio client spends ~90 µs of CPU per command on this machine (a pooled
 connection taken and given back, a retry wrapper, a `wait_for` task per write under
-`socket_timeout`, observability hooks); the per-message path (the recovery log's append +
-publish script, the publish of a volatile emit) pays it for every chat message. Here a
-command is packed and written at once on one shared connection and its future is queued;
-one reader task reads the replies and resolves the futures in the order they were written,
-which is the order Redis answers on one connection: ~20 µs, and concurrent commands share
-the round trip.
+`socket_timeout`, observability hooks) and one system call per command; the per-message
+path (the recovery log's append + publish script, the publish of a volatile emit) pays it
+for every chat message. Here a command is packed and queued with its future; the commands
+queued in one turn of the event loop are written together (one system call), on one shared
+connection; one reader task reads the replies and resolves the futures in the order they
+were written, which is the order Redis answers on one connection: ~20 µs per command, and
+concurrent commands share the round trip.
 
 Failure. A command that gets no reply within `timeout` (a hung Redis) or a connection error
 fails every command still waiting (their replies could no longer be matched) and drops the
 connection; the next command connects again. An error reply (`ResponseError`) fails only its
 own command.
 
-Relies on redis-py 8.1's `Connection.send_packed_command` writing the whole command before
-its first suspension when the connection is open and has no `socket_timeout` (so that the
-order of the queue is the order on the wire); `redis_pipe_version_check` refuses other
+Relies on redis-py 8.1's `Connection.send_packed_command` writing its bytes before its first
+suspension when the connection is open and has no `socket_timeout` (the sends are tasks
+started in the order of the queue, so that order is the order on the wire); `redis_pipe_version_check` refuses other
 versions and tests/scale/test_room_channels.py checks that concurrent commands get their
 own replies.
 """
@@ -57,6 +58,8 @@ class PipelinedRedis:
         self._connecting = asyncio.Lock()
         self._pending: collections.deque[asyncio.Future] = collections.deque()
         self._reader: asyncio.Task | None = None
+        self._unsent: list[bytes] = []
+        self._flush_scheduled = False
 
     async def _connected(self):
         if self._connection is None or not self._connection.is_connected:
@@ -71,19 +74,32 @@ class PipelinedRedis:
         connection = await self._connected()
         reply = asyncio.get_running_loop().create_future()
         self._pending.append(reply)
-        try:
-            await connection.send_packed_command(connection.pack_command(*command), check_health=False)
-        except BaseException as error:
-            self._fail(connection, error)
-            raise
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.ensure_future(self._read(connection))
+        self._unsent.extend(connection.pack_command(*command))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush, connection)
         try:
             async with asyncio.timeout(self.timeout):
                 return await asyncio.shield(reply)
         except TimeoutError:
             self._fail(connection, RedisConnectionError(f"no reply from Redis within {self.timeout} s"))
             raise
+
+    def _flush(self, connection) -> None:
+        """Write every command queued in this turn of the loop at once (one system call)."""
+        self._flush_scheduled = False
+        unsent, self._unsent = self._unsent, []
+        if connection is not self._connection:
+            return
+        asyncio.ensure_future(self._send(connection, unsent))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.ensure_future(self._read(connection))
+
+    async def _send(self, connection, unsent: list[bytes]) -> None:
+        try:
+            await connection.send_packed_command(b"".join(unsent), check_health=False)
+        except BaseException as error:
+            self._fail(connection, error)
 
     async def _read(self, connection) -> None:
         while self._pending and connection is self._connection:
@@ -106,6 +122,7 @@ class PipelinedRedis:
         if connection is not self._connection:
             return
         self._connection = None
+        self._unsent = []
         pending, self._pending = self._pending, collections.deque()
         for reply in pending:
             if not reply.done():

@@ -99,7 +99,7 @@ class RecoveryManagerMixin:
 
     Put it right before the class that delivers to this process's sockets, and after a
     pub/sub manager, so that emits from other processes pass through it too:
-    `class M(socketio.AsyncRedisManager, RecoveryManagerMixin, DirectEmitManager)`, or
+    `class M(RoomChannelsMixin, RecoveryManagerMixin, DirectEmitManager)`, or
     `class M(RecoveryManagerMixin, DirectEmitManager)` for one process.
     """
 

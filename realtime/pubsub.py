@@ -20,9 +20,9 @@ through the local manager after this mixin (`DirectEmitManager`: one encode for 
 local members). `room_broadcast_ordered` lets the caller (the recovery log's Lua script)
 publish a message whose JSON it completes itself, in the same script as the log append.
 
-Subscriptions are changed under one lock, each time to what the room's local membership is
-*then*, and only when confirmed by Redis (the listener sees the confirmation) does the
-subscriber count as subscribed: a join and a leave racing each other end on the state
+A room's subscription is changed under that room's lock (dropped when nobody holds or waits
+for it), each time to what the room's local membership is *then*, and only when confirmed by
+Redis (the listener sees the confirmation) does the subscriber count as subscribed: a join and a leave racing each other end on the state
 membership says, and a member that has joined hears every emit published after its join.
 Emits a process publishes for its own members are not delivered back to it (origin), except
 the ordered ones (empty origin: every process delivers them from the channel, in order).
@@ -102,7 +102,7 @@ class RoomChannelsMixin:
         self._redis: aioredis.Redis | None = None
         self._pubsub = None
         self._subscribed: set[str] = set()  # room channels confirmed subscribed
-        self._subscriptions_lock: asyncio.Lock | None = None
+        self._channel_locks: dict[str, list] = {}  # channel -> [lock, holders and waiters]
         self._confirmations: dict[tuple[str, str], list[asyncio.Future]] = {}
         self._delivered: dict[str, tuple[str, asyncio.Future]] = {}  # token -> (room, future)
 
@@ -129,7 +129,6 @@ class RoomChannelsMixin:
         self._redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
         self._pipe = PipelinedRedis(self.redis_url)
         self._pubsub = self._redis.pubsub()
-        self._subscriptions_lock = asyncio.Lock()
         self._listener = self.server.start_background_task(self._listen)
 
     async def _listen(self) -> None:
@@ -208,18 +207,28 @@ class RoomChannelsMixin:
         if self._pubsub is None or not self.is_room(room):
             return
         channel = self.room_channel_name(room)
-        async with self._subscriptions_lock:
-            wanted = bool(self.rooms.get("/", {}).get(room))
-            if wanted == (channel in self._subscribed):
-                return
-            if wanted:
-                await self._confirmed("subscribe", channel, lambda: self._pubsub.subscribe(channel))
-                self._subscribed.add(channel)
-            else:
-                self._subscribed.discard(channel)
-                await self._confirmed("unsubscribe", channel, lambda: self._pubsub.unsubscribe(channel))
-                self._waiters_release(room)
-            metrics.pubsub_room_channels_set(count=len(self._subscribed))
+        lock = self._channel_locks.setdefault(channel, [asyncio.Lock(), 0])
+        lock[1] += 1
+        try:
+            async with lock[0]:
+                await self._channel_match(room, channel)
+        finally:
+            lock[1] -= 1
+            if lock[1] == 0:
+                del self._channel_locks[channel]
+
+    async def _channel_match(self, room: str, channel: str) -> None:
+        wanted = bool(self.rooms.get("/", {}).get(room))
+        if wanted == (channel in self._subscribed):
+            return
+        if wanted:
+            await self._confirmed("subscribe", channel, lambda: self._pubsub.subscribe(channel))
+            self._subscribed.add(channel)
+        else:
+            self._subscribed.discard(channel)
+            await self._confirmed("unsubscribe", channel, lambda: self._pubsub.unsubscribe(channel))
+            self._waiters_release(room)
+        metrics.pubsub_room_channels_set(count=len(self._subscribed))
 
     def _waiters_release(self, room: str) -> None:
         """Ordered broadcasts to a room whose channel was just dropped will not come back."""

@@ -183,3 +183,25 @@ async def test_pipelined_commands_each_get_their_own_reply(redis_url):
         else:
             assert isinstance(result, ResponseError)
     await pipe.close()
+
+
+async def test_joins_and_leaves_racing_each_other_end_on_the_subscription_membership_says(
+    channels_pair, clients, room_id
+):
+    a, b = channels_pair.servers
+    alice = await clients(a.url)
+    await alice.join(room_id, "alice")
+    racers = [await clients(b.url) for _ in range(6)]
+
+    async def churn(client, name: str) -> None:
+        for _ in range(8):
+            await client.join(room_id, name)
+            assert await client.call("leave_room", {"roomId": room_id}) == {"ok": True}
+
+    await asyncio.gather(*(churn(client, f"r{i}") for i, client in enumerate(racers)))
+    assert subscribers(channels_pair, room_id) == 1
+    await racers[0].join(room_id, "last")
+    assert subscribers(channels_pair, room_id) == 2
+    ack = await alice.call("send_message", {"roomId": room_id, "username": "alice", "message": "to the last"})
+    assert (await racers[0].next("receive_message"))["message"] == "to the last"
+    assert ack["ok"] is True

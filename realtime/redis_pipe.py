@@ -77,7 +77,7 @@ class PipelinedRedis:
         self._unsent.extend(connection.pack_command(*command))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush, connection)
+            asyncio.get_running_loop().call_soon(self._flush)
         try:
             async with asyncio.timeout(self.timeout):
                 return await asyncio.shield(reply)
@@ -85,11 +85,13 @@ class PipelinedRedis:
             self._fail(connection, RedisConnectionError(f"no reply from Redis within {self.timeout} s"))
             raise
 
-    def _flush(self, connection) -> None:
-        """Write every command queued in this turn of the loop at once (one system call)."""
+    def _flush(self) -> None:
+        """Write every command queued in this turn of the loop at once (one system call).
+        Commands queued for a connection that failed meanwhile were failed with it."""
         self._flush_scheduled = False
         unsent, self._unsent = self._unsent, []
-        if connection is not self._connection:
+        connection = self._connection
+        if connection is None or not unsent:
             return
         asyncio.ensure_future(self._send(connection, unsent))
         if self._reader is None or self._reader.done():

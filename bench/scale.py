@@ -121,7 +121,8 @@ async def reap_seconds(*, survivor: str, victim: str, victim_pid: int) -> float:
     """kill -9 `victim`; seconds until the survivor's client sees its users gone."""
     watcher, gone = socketio.AsyncClient(reconnection=False), asyncio.Event()
     victims = [socketio.AsyncClient(reconnection=False) for _ in range(3)]
-    watcher.on("online_users", lambda names: gone.set() if names == ["watcher"] else None)
+    # With connection state recovery the list is followed by its offset.
+    watcher.on("online_users", lambda names, *offset: gone.set() if names == ["watcher"] else None)
     await watcher.connect(survivor, transports=["websocket"])
     await watcher.call("join_room", {"roomId": "bench-reap", "username": "watcher"})
     for i, client in enumerate(victims):

@@ -117,11 +117,6 @@ class RoomChannelsMixin:
     def all_channel_name(self) -> str:
         return f"{self.channel_prefix}all"
 
-    def room_channels_subscribed(self) -> set[str]:
-        """The rooms whose channels this process is subscribed to (confirmed by Redis)."""
-        start = len(self.channel_prefix) + 2
-        return {channel[start:] for channel in self._subscribed}
-
     # --- start and stop -------------------------------------------------------------------------
 
     def initialize(self):
@@ -171,7 +166,7 @@ class RoomChannelsMixin:
             return
         origin, target, skip, token, payload = message["data"].split("\n", 4)
         room_prefix = self.channel_prefix + "r:"
-        metrics.pubsub_received(kind="room" if channel.startswith(room_prefix) else "node")
+        metrics.pubsub_received(kind="room" if channel.startswith(room_prefix) else "node")  # node: or all
         try:
             if origin == self.node_id():
                 return

@@ -89,6 +89,13 @@ socket_connects = Counter(
     "Socket.IO connections accepted (their log line is at DEBUG: docs/decisions.md).",
 )
 rooms_online = Gauge("chillout_rooms_online", "Rooms with at least one connected socket.")
+pubsub_messages = Counter(
+    "chillout_pubsub_messages_received_total",
+    "Messages this process received from the other processes over Redis, by channel kind"
+    " (room: a room it serves a member of; node: addressed to one of its sockets).",
+    ["kind"],
+)
+pubsub_room_channels = Gauge("chillout_pubsub_room_channels", "Room channels this process is subscribed to.")
 socket_events = Counter(
     "chillout_socket_events_total",
     "Socket.IO events, by event name and outcome (handled, refused).",
@@ -190,6 +197,14 @@ def session_refused(*, reason: str) -> None:
 def rooms_online_set(*, count: int) -> None:
     """Call whenever presence changes with the number of rooms that have someone online."""
     rooms_online.set(count)
+
+
+def pubsub_received(*, kind: str) -> None:
+    pubsub_messages.labels(kind).inc()
+
+
+def pubsub_room_channels_set(*, count: int) -> None:
+    pubsub_room_channels.set(count)
 
 
 def socket_event_record(

@@ -207,7 +207,8 @@ async def do_socket_restore(*, connection: Connection, room_id: str, username: s
 
 async def rooms_online_publish() -> None:
     """The rooms-online gauge, after a join or a leave changed presence."""
-    metrics.rooms_online_set(count=await state().rooms_online_count())
+    count = state().rooms_online_known()
+    metrics.rooms_online_set(count=await state().rooms_online_count() if count is None else count)
 
 
 async def do_sockets_disconnect() -> None:

@@ -63,7 +63,10 @@ async def every_period(*, what: str, step: Callable[[], Awaitable[None]]) -> Non
 
 
 async def heartbeat_step() -> None:
+    """Refresh the heartbeat (and with it the rooms-online gauge, which joins and leaves on
+    the other processes change too)."""
     if await state().heartbeat():
+        await actions.rooms_online_publish()
         return
     logger.error(
         "this process was taken for dead (no heartbeat for %s s): disconnecting its %d socket(s) so that they rejoin",

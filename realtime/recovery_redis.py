@@ -15,6 +15,9 @@ for everything, explicit ids whose sequence part counts the room's events withou
 "does the log still reach back" is exact, see `realtime.recovery`), time trimming with
 `XTRIM MINID`, and the head in its own hash so that it outlives trimmed events.
 
+The append (every room broadcast) goes through `realtime.redis_pipe.PipelinedRedis`, one
+connection pipelined across concurrent appends; the rest through an ordinary client.
+
 Atomicity. An append is one Lua script (number, XADD, both trims, head, TTLs): appends to a
 room from several processes get consecutive numbers in the order Redis runs them. A read
 (`events_since`) is one MULTI (head and range from one snapshot); a take is `GETDEL`.
@@ -41,6 +44,7 @@ from realtime.recovery import (
     epoch_new,
     offset_parse,
 )
+from realtime.redis_pipe import PipelinedRedis
 
 # KEYS: stream, head. ARGV: now_ms, window_ms, max_events, epoch if new, event, args, skip,
 # then a channel ('' for none) and the head and tail of a message published on it with the
@@ -110,7 +114,9 @@ class RedisRecoveryLog(RecoveryLog):
         self.prefix = prefix
         self.window_ms = max(int(window_seconds * 1000), 1)
         self.redis = aioredis.Redis.from_url(url, decode_responses=True)
-        self._append = self.redis.register_script(_APPEND)
+        # The append runs for every room broadcast: on the pipelined connection.
+        self.pipe = PipelinedRedis(url)
+        self._append = self.pipe.script(_APPEND)
         self._session_save = self.redis.register_script(_SESSION_SAVE)
 
     def key(self, *parts: str) -> str:
@@ -203,4 +209,5 @@ class RedisRecoveryLog(RecoveryLog):
         )
 
     async def close(self) -> None:
+        await self.pipe.close()
         await self.redis.aclose()

@@ -24,16 +24,16 @@ protocol). These classes add it, on top of a `RecoveryLog`:
 Ordering. A client keeps the LAST offset it handled, so every process must deliver a room's
 broadcasts in the order of their offsets. In one process a room's logged emits are
 serialised (`_room_lock`: append, then deliver). With `REDIS_URL`,
-`OrderedRedisManagerMixin` logs and publishes each room broadcast in one Redis script and
-every process delivers it from its subscription, in channel order. While a recovering
+`OrderedRedisManagerMixin` logs and publishes each room broadcast in one Redis script on the
+room's channel and every process with members there delivers it from its subscription, in
+channel order. While a recovering
 socket is replayed to, the room broadcasts addressed to it are held back
 (`RecoveryManagerMixin.emit`, the local delivery of every process) and sent after the
 replay, minus those the replay already carried (same offset number); copies of replayed
 broadcasts still on their way from the subscription are dropped (`floors`).
 
 Private hooks of python-socketio (`_handle_connect`, `_handle_disconnect`,
-`_handle_eio_disconnect`, `_send_packet`, the manager's `pre_connect` body, the pub/sub
-`_handle_emit` and message format) are overridden: `socketio_version_check` refuses any version
+`_handle_eio_disconnect`, `_send_packet`, the manager's `pre_connect` body) are overridden: `socketio_version_check` refuses any version
 other than the one they were written against; tests/realtime/test_recovery_server.py fails
 when the library changes under them.
 """
@@ -99,7 +99,7 @@ class RecoveryManagerMixin:
 
     Put it right before the class that delivers to this process's sockets, and after a
     pub/sub manager, so that emits from other processes pass through it too:
-    `class M(socketio.AsyncRedisManager, RecoveryManagerMixin, DirectEmitManager)`, or
+    `class M(RoomChannelsMixin, RecoveryManagerMixin, DirectEmitManager)`, or
     `class M(RecoveryManagerMixin, DirectEmitManager)` for one process.
     """
 
@@ -156,61 +156,28 @@ class RecoveryManagerMixin:
 
 
 class OrderedRedisManagerMixin:
-    """With `REDIS_URL`: a room broadcast is logged and published by one Redis script, and
-    every process, the emitting one included, delivers it from its subscription.
+    """With `REDIS_URL`: a room broadcast is logged and published by one Redis script on the
+    room's channel, and every process serving a member of the room, the emitting one
+    included, delivers it from its subscription (`realtime.pubsub.RoomChannelsMixin`).
 
-    Redis runs scripts one at a time and python-socketio's subscriber handles messages one
-    by one, so every process delivers a room's broadcasts in the order of their offsets
-    (python-socketio's own `emit` delivers locally first and publishes after, which does
-    not). The message is published with a `host_id` no process has, so that the emitter's
-    subscriber does not skip it; the emitter waits (at most `ORDERED_WAIT_SECONDS`) until
-    its subscriber has delivered it, so its sender still gets the broadcast before its ack.
-    Put it first: `class M(OrderedRedisManagerMixin, socketio.AsyncRedisManager,
-    RecoveryManagerMixin, DirectEmitManager)`. Relies on python-socketio 5.18.1's pub/sub
-    message format and `_handle_emit`.
+    Redis runs scripts one at a time and a process's subscriber handles messages one by
+    one, so every process delivers a room's broadcasts in the order of their offsets (a
+    local delivery first and a publish after would not). The emitter waits until its own
+    subscriber has delivered it, so its sender still gets the broadcast before its ack.
+    Put it first: `class M(OrderedRedisManagerMixin, RoomChannelsMixin, RecoveryManagerMixin,
+    DirectEmitManager)`.
     """
-
-    ORDERED_HOST_ID = "chillout-recovery-log"
-    ORDERED_WAIT_SECONDS = 5.0
 
     def ordered_init(self, log) -> None:
         self.ordered_log = log
-        self._delivered: dict[str, asyncio.Future] = {}
 
     async def broadcast_logged(self, *, event: str, args: list, room: str, log_room: str, skip_sids: list[str]) -> None:
-        token = secrets.token_hex(8)
-        delivered = asyncio.get_running_loop().create_future()
-        self._delivered[token] = delivered
-
-        def message(args_json: str) -> tuple[str, str]:
-            dumps = self.json.dumps
-            head = '{"method":"emit","event":%s,"data":[%s' % (dumps(event), args_json[1:-1])
-            if args:
-                head += ","
-            tail = ('],"binary":false,"namespace":"/","room":%s,"skip_sid":%s,"callback":null,"host_id":%s,"token":%s}'
-                    % (dumps(room), dumps(skip_sids), dumps(self.ORDERED_HOST_ID), dumps(token)))  # fmt: skip
-            return head, tail
-
-        try:
+        async def publish(channel: str, message) -> None:
             await self.ordered_log.event_append_publish(
-                room_id=log_room, event=event, args=args, skip_sids=skip_sids, channel=self.channel, message=message
+                room_id=log_room, event=event, args=args, skip_sids=skip_sids, channel=channel, message=message
             )
-            try:
-                async with asyncio.timeout(self.ORDERED_WAIT_SECONDS):
-                    await delivered
-            except TimeoutError:
-                self._get_logger().warning("room broadcast %s to %s not delivered back within %s s",
-                                           event, room, self.ORDERED_WAIT_SECONDS)  # fmt: skip
-        finally:
-            self._delivered.pop(token, None)
 
-    async def _handle_emit(self, message):
-        try:
-            await super()._handle_emit(message)
-        finally:
-            waiter = self._delivered.pop(message.get("token"), None) if message.get("token") else None
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        await self.room_broadcast_ordered(room=room, event=event, skip_sids=skip_sids, publish=publish)
 
 
 class RecoveringServer(socketio.AsyncServer):

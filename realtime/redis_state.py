@@ -24,6 +24,12 @@ and its names, the per-IP counts stay consistent whatever the processes do at on
 The scripts compute keys from what they read (a binding's room), so they need a single
 Redis server (or a Sentinel-managed primary), not Redis Cluster.
 
+Per event. A process keeps the bindings of its own sockets in memory as well, so an event
+of one of its sockets reads its binding without a round trip (`binding_get`); the
+rooms-online count for the gauge comes back with each join and leave script and with the
+heartbeat (`rooms_online_known`), never from a round trip of its own. `node_of(sid)` tells
+the pub/sub manager which process serves a socket (`realtime.pubsub`).
+
 Liveness. Each process refreshes `P n:<node>` (TTL `dead_after`: 3/4 of
 `DEAD_PROCESS_SECONDS`) every quarter of `DEAD_PROCESS_SECONDS`. A process killed without its clean-up (kill -9, a lost machine) stops refreshing it;
 another process finds the key gone, claims the dead one (`P reap:<node>`, so one reaper
@@ -67,7 +73,7 @@ local function drop(P, sid)
 end
 """
 
-# ARGV: prefix, sid, room, name, node -> the room's online names.
+# ARGV: prefix, sid, room, name, node -> {rooms online, the room's online names}.
 _ROOM_JOIN = _DROP + """
 local P, sid, room, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 drop(P, sid)
@@ -77,15 +83,15 @@ if redis.call('HINCRBY', P .. 'pc:' .. room, name, 1) == 1 then
   redis.call('ZADD', P .. 'pn:' .. room, redis.call('INCR', P .. 'seq'), name)
 end
 redis.call('SADD', P .. 'rooms', room)
-return redis.call('ZRANGE', P .. 'pn:' .. room, 0, -1)
+return {redis.call('SCARD', P .. 'rooms'), redis.call('ZRANGE', P .. 'pn:' .. room, 0, -1)}
 """
 
-# ARGV: prefix, sid -> {} when unbound, else {room, name, online names}.
+# ARGV: prefix, sid -> {} when unbound, else {room, name, online names, rooms online}.
 _ROOM_LEAVE = _DROP + """
 local P, sid = ARGV[1], ARGV[2]
 local left = drop(P, sid)
 if not left then return {} end
-return {left[1], left[2], redis.call('ZRANGE', P .. 'pn:' .. left[1], 0, -1)}
+return {left[1], left[2], redis.call('ZRANGE', P .. 'pn:' .. left[1], 0, -1), redis.call('SCARD', P .. 'rooms')}
 """
 
 # ARGV: prefix, room, sid, name -> nil if already in, else the others as {sid, name, ...}.
@@ -163,6 +169,11 @@ class RedisState(RealtimeState):
         self.dead_after_ms = max(int(dead_after * 1000), 1)
         self.redis = aioredis.Redis.from_url(url, decode_responses=True)
         self._registered = False
+        # The bindings of the sockets this process bound, read without a round trip: only
+        # this process changes them while it is alive (a reaper only removes those of a
+        # process taken for dead, which then disconnects all of its sockets).
+        self._local_bindings: dict[str, Binding] = {}
+        self._rooms_online = 0
         self._room_join = self.redis.register_script(_ROOM_JOIN)
         self._room_leave = self.redis.register_script(_ROOM_LEAVE)
         self._call_join = self.redis.register_script(_CALL_JOIN)
@@ -175,17 +186,30 @@ class RedisState(RealtimeState):
         return self.prefix + ":".join(parts)
 
     async def binding_get(self, *, sid: str) -> Binding | None:
+        local = self._local_bindings.get(sid)
+        if local is not None:
+            return local
         room_id, username = await self.redis.hmget(self.key("b", sid), "room", "name")
         return None if room_id is None else Binding(room_id=room_id, username=username)
 
+    async def node_of(self, *, sid: str) -> str | None:
+        """The process serving `sid` (its binding's), or None if it is bound nowhere."""
+        if sid in self._local_bindings:
+            return self.node_id
+        return await self.redis.hget(self.key("b", sid), "node")
+
     async def room_join(self, *, sid: str, room_id: str, username: str) -> list[str]:
-        return await self._room_join(args=[self.prefix, sid, room_id, username, self.node_id])
+        rooms, online = await self._room_join(args=[self.prefix, sid, room_id, username, self.node_id])
+        self._local_bindings[sid] = Binding(room_id=room_id, username=username)
+        self._rooms_online = rooms
+        return online
 
     async def room_leave(self, *, sid: str) -> tuple[Binding | None, list[str]]:
+        self._local_bindings.pop(sid, None)
         left = await self._room_leave(args=[self.prefix, sid])
         if not left:
             return None, []
-        room_id, username, online = left
+        room_id, username, online, self._rooms_online = left
         return Binding(room_id=room_id, username=username), online
 
     async def room_online(self, *, room_id: str) -> list[str]:
@@ -203,6 +227,10 @@ class RedisState(RealtimeState):
     async def rooms_online_count(self) -> int:
         return await self.redis.scard(self.key("rooms"))
 
+    def rooms_online_known(self) -> int:
+        """As of this process's last join, leave or heartbeat: no round trip of its own."""
+        return self._rooms_online
+
     async def connection_acquire(self, *, ip: str, limit: int) -> bool:
         return bool(await self._connection_acquire(args=[self.prefix, ip, limit, self.node_id]))
 
@@ -210,15 +238,21 @@ class RedisState(RealtimeState):
         await self._connection_release(args=[self.prefix, ip, self.node_id])
 
     async def heartbeat(self) -> bool:
-        """Refresh this process's heartbeat key; register it the first time.
+        """Refresh this process's heartbeat key; register it the first time. The same round
+        trip reads the rooms-online count (`rooms_online_known`).
 
         The refresh only updates a key that still exists (`XX`): finding it gone means the
         others may already be removing this process's sockets, so it is registered afresh
         and False tells the caller to disconnect them (see the module doc).
         """
         node_key = self.key("n", self.node_id)
-        if self._registered and await self.redis.set(node_key, "1", px=self.dead_after_ms, xx=True):
-            return True
+        if self._registered:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(node_key, "1", px=self.dead_after_ms, xx=True)
+                pipe.scard(self.key("rooms"))
+                alive, self._rooms_online = await pipe.execute()
+            if alive:
+                return True
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(node_key, "1", px=self.dead_after_ms)
             pipe.sadd(self.key("nodes"), self.node_id)

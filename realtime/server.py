@@ -1,9 +1,9 @@
 """The python-socketio `AsyncServer`: built once by the composition root, reached through `server()`.
 
-With `REDIS_URL` the server's client manager is python-socketio's `AsyncRedisManager`: an
-emit is delivered to this process's sockets and published on Redis for the other
-processes to deliver to theirs (a room's members on every process; a sid wherever it is
-served). Room membership itself stays local to each process, so presence is never read
+With `REDIS_URL` the server's client manager publishes on Redis per room
+(`realtime.pubsub.RoomChannelsMixin`): an emit is delivered to this process's sockets and
+published on the room's channel, which only the processes serving a member of the room
+listen to; an emit to a sid of another process goes to that process's own channel. Room membership itself stays local to each process, so presence is never read
 from it (see `realtime.state`).
 
 Connection state recovery (contract §4, `RECOVERY_WINDOW_SECONDS` > 0): the server is a
@@ -30,6 +30,7 @@ from chillout_project import metrics
 from realtime.backpressure import backpressure_install
 from realtime.channels import room_of_channel
 from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
+from realtime.pubsub import RoomChannelsMixin
 from realtime.recovery import RecoveryLog, recovery_log_create
 from realtime.recovery_server import (
     OrderedRedisManagerMixin,
@@ -38,6 +39,7 @@ from realtime.recovery_server import (
     Restore,
     Snapshot,
 )
+from realtime.state import state
 
 _server: list[socketio.AsyncServer] = []
 
@@ -46,23 +48,19 @@ def cors_origins():
     return "*" if settings.CORS_ALLOW_ALL_ORIGINS else list(settings.CORS_ALLOWED_ORIGINS)
 
 
-class RedisDirectEmitManager(socketio.AsyncRedisManager, DirectEmitManager):
-    """Redis pub/sub across processes; this process's own copies sent the cheap way.
-
-    `AsyncPubSubManager.emit` publishes, then delivers locally through `super().emit`,
-    which this base order resolves to `DirectEmitManager.emit`.
-    """
+class RedisDirectEmitManager(RoomChannelsMixin, DirectEmitManager):
+    """Per-room Redis channels across processes (`realtime.pubsub`); this process's own
+    copies, and those it receives from the others, sent the cheap way (`DirectEmitManager`)."""
 
 
 class RecoveryDirectEmitManager(RecoveryManagerMixin, DirectEmitManager):
     """One process with recovery: held and already-replayed deliveries, then the cheap send."""
 
 
-class RecoveryRedisManager(
-    OrderedRedisManagerMixin, socketio.AsyncRedisManager, RecoveryManagerMixin, DirectEmitManager
-):
-    """Several processes with recovery: room broadcasts logged and published in one Redis
-    script, delivered by every process from its subscription (see `realtime.recovery_server`)."""
+class RecoveryRedisManager(OrderedRedisManagerMixin, RoomChannelsMixin, RecoveryManagerMixin, DirectEmitManager):
+    """Several processes with recovery: room broadcasts logged and published on the room's
+    channel in one Redis script, delivered by every process with members there from its
+    subscription (see `realtime.recovery_server`)."""
 
 
 class PlainServer(socketio.AsyncServer):
@@ -73,13 +71,21 @@ class PlainServer(socketio.AsyncServer):
 
 
 def client_manager(*, recovery: bool) -> socketio.AsyncManager:
-    """The Redis pub/sub manager when processes share the work, else a local one."""
-    channel = f"{settings.REDIS_PREFIX}socketio"
+    """The Redis per-room-channel manager when processes share the work, else a local one."""
     if not settings.REDIS_URL:
         return RecoveryDirectEmitManager() if recovery else DirectEmitManager()
-    if recovery:
-        return RecoveryRedisManager(settings.REDIS_URL, channel=channel)
-    return RedisDirectEmitManager(settings.REDIS_URL, channel=channel)
+    manager = RecoveryRedisManager() if recovery else RedisDirectEmitManager()
+    manager.channels_init(url=settings.REDIS_URL, prefix=settings.REDIS_PREFIX, node_id=node_id, node_of=sid_node)
+    return manager
+
+
+def node_id() -> str:
+    """This process's name in the shared state (its own channel carries emits to its sockets)."""
+    return state().node_id
+
+
+async def sid_node(sid: str) -> str | None:
+    return await state().node_of(sid=sid)
 
 
 def recovery_log_build() -> RecoveryLog:
@@ -127,10 +133,13 @@ def server_build(*, restore: Restore | None = None, snapshot: Snapshot | None = 
 
 
 async def recovery_log_close() -> None:
-    """At shutdown, after the server stopped: release the recovery log's connections."""
+    """At shutdown, after the server stopped: release the recovery log's and the
+    subscriber's connections."""
     log = getattr(server(), "recovery_log", None)
     if log is not None:
         await log.close()
+    if isinstance(server().manager, RoomChannelsMixin):
+        await server().manager.channels_close()
 
 
 def server() -> socketio.AsyncServer:

@@ -81,6 +81,12 @@ class RealtimeState(abc.ABC):
     async def rooms_online_count(self) -> int:
         """How many rooms have at least one connection in them (for metrics)."""
 
+    def rooms_online_known(self) -> int | None:
+        """`rooms_online_count` as last learnt without asking (None: ask). For the gauge,
+        set after every join and leave: a shared state returns what its join and leave
+        scripts already told it rather than pay a round trip each time."""
+        return None
+
     @abc.abstractmethod
     async def connection_acquire(self, *, ip: str, limit: int) -> bool:
         """Count one more connection from `ip`, unless it already has `limit` (0 = no limit)."""

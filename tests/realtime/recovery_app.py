@@ -11,10 +11,12 @@ except that sid), `burst(room, label, count)`, `pid()`.
 import asyncio
 import os
 import sys
+import uuid
 
 import socketio
 import uvicorn
 
+from realtime.pubsub import RoomChannelsMixin
 from realtime.recovery import InMemoryRecoveryLog, RecoverySession
 from realtime.recovery_server import OrderedRedisManagerMixin, RecoveringServer, RecoveryManagerMixin
 
@@ -23,8 +25,13 @@ class Manager(RecoveryManagerMixin, socketio.AsyncManager):
     pass
 
 
-class RedisManager(OrderedRedisManagerMixin, socketio.AsyncRedisManager, RecoveryManagerMixin, socketio.AsyncManager):
+class RedisManager(OrderedRedisManagerMixin, RoomChannelsMixin, RecoveryManagerMixin, socketio.AsyncManager):
     pass
+
+
+async def no_node(sid: str) -> None:
+    """This app never emits to a socket of another process."""
+    return None
 
 
 def server_create(backend: str, prefix: str) -> RecoveringServer:
@@ -34,7 +41,10 @@ def server_create(backend: str, prefix: str) -> RecoveringServer:
         from realtime.recovery_redis import RedisRecoveryLog
 
         log = RedisRecoveryLog(url=backend, prefix=prefix, window_seconds=120, max_events=1000)
-        manager = RedisManager(backend, channel=f"{prefix}socketio")
+        manager = RedisManager()
+        node = uuid.uuid4().hex
+        manager.channels_init(url=backend, prefix=prefix, node_id=lambda: node, node_of=no_node,
+                              is_room=lambda name: not manager.is_sid_room("/", name))  # fmt: skip
 
     async def restore(sid: str, session: RecoverySession) -> None:
         if session.room_id == "broken":

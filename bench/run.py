@@ -26,7 +26,8 @@ load averages seen (`loadavg_1m_runs`).
 Scenarios (`bench/sio_load.mjs` unless noted): echo; chat-closed (100 clients in 10 rooms,
 closed loop); chat-open (10 × 10 at 500 messages/s offered); history (Python: prefills
 rooms directly in the database, then send→echo p50 in an empty room vs one with 10,000
-messages, and GET timings: full history of 1,000, limit=50 at 10 and at 10,000); fanout
+messages, and GET timings: full history of 1,000, limit=50 at 10 and at 10,000); history-fresh (1,000 messages sent through the server by one socket, 20 in flight, then
+at once 30 full GETs of that room; and GETs of an almost empty room); fanout
 (500 members); connections (2,000 sockets joining rooms of 10, RSS per idle connection);
 churn (connect, join, send, disconnect); media (8 clients, 1 and 10 MB up then down).
 Every line has the server kind, the 1-minute load average, and per pid (server, database)
@@ -60,10 +61,11 @@ from _harness import (
 )
 
 BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0", "PURGE_INTERVAL_SECONDS": "0"}
-DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,fanout,fill,connections,churn,media"
+DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,history-fresh,fanout,fill,connections,churn,media"
 SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}
 HISTORY_SIZES = {"h10": 10, "h1k": 1_000, "h10k": 10_000}
 HISTORY_SPACING_SECONDS = 2.0  # prefilled history: one message every 2 s, ending now
+FRESH_MESSAGES = 1_000  # history-fresh: messages sent through the server just before the GETs
 
 
 def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
@@ -139,7 +141,25 @@ def history_scenario(url: str, pids: list[int], mongo_uri: str) -> dict:
     return figures
 
 
+def history_fresh_scenario(url: str, pids: list[int]) -> dict:
+    """GETs right after a burst of messages sent through the server (all of them younger than
+    the history cache's lag window), and GETs of an almost empty room."""
+    prefix = f"fresh-{int(time.time())}"
+    figures = {"scenario": "history-fresh", "burst": FRESH_MESSAGES}
+    figures["get_small"] = timed_gets(url, f"/api/room/{prefix}-small", pids, 200)
+    room = f"{prefix}-busy"
+    httpx.get(f"{url}/api/room/{room}", timeout=30).raise_for_status()  # a client opened the room
+    figures["send"] = load_tool("burst", url, pids, ROOM=room, BURST=FRESH_MESSAGES)
+    sent = time.monotonic()
+    figures["get_fresh_1k"] = timed_gets(url, f"/api/room/{room}", pids, 30)
+    figures["get_fresh_1k"]["seconds_after_burst"] = round(time.monotonic() - sent, 2)
+    figures["rss_mb"] = [round(proc_rss_mb(pid), 1) for pid in pids]
+    return figures
+
+
 def run_scenario(scenario: str, url: str, pids: list[int], mongo_uri: str | None) -> dict:
+    if scenario == "history-fresh":
+        return history_fresh_scenario(url, pids)
     if scenario == "history":
         if mongo_uri is None:
             return {"scenario": scenario, "error": "history needs --mongo-uri with --url"}

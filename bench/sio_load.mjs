@@ -1,6 +1,6 @@
 // Socket.IO load generator for Chillout, with socket.io-client 4.8 (the web client's library).
 //
-//   SCENARIO=echo|echo-pair|chat-closed|chat-open|fanout|fill|connections|churn|media URL=http://127.0.0.1:5000 \
+//   SCENARIO=echo|echo-pair|burst|chat-closed|chat-open|fanout|fill|connections|churn|media URL=http://127.0.0.1:5000 \
 //   PIDS=<server pid>,<db pid> node bench/sio_load.mjs
 //
 // URL may be a comma-separated list (several server processes sharing REDIS_URL): the
@@ -240,6 +240,24 @@ const scenarios = {
       figures[label] = { round_trips: n, p50_ms: pct(r.stats.latencies, 0.5), p99_ms: pct(r.stats.latencies, 0.99), failed: r.stats.failed, cpu_ms_per_msg: r.cpu.map((c) => +((1000 * c) / Math.max(1, n)).toFixed(3)) };
     }
     return { ...figures, p50_ratio_full_over_empty: +(figures.full.p50_ms / figures.empty.p50_ms).toFixed(3) };
+  },
+
+  // One socket sends BURST messages into ROOM (BURST_WINDOW in flight), each confirmed by its
+  // echo: history written through the server, as a chat writes it (bench/run.py history-fresh).
+  async burst() {
+    const [socket] = await connectMany(1);
+    const stats = { sent: 0, echoes: 0, deliveries: 0, failed: 0, latencies: [] };
+    await join(socket, env.ROOM, "burst");
+    const client = chatClient(socket, env.ROOM, "burst", stats);
+    const count = +(env.BURST || 1000), window = +(env.BURST_WINDOW || 20);
+    const done = meter();
+    let next = 0;
+    await Promise.all(Array.from({ length: window }, async () => {
+      while (next < count) { next++; await client.waitEcho(client.send()); }
+    }));
+    const usage = done();
+    closeAll([socket]);
+    return { sent: stats.sent, echoes: stats.echoes, failed: stats.failed, per_s: +(stats.echoes / usage.seconds).toFixed(1), ...usage };
   },
 
   // MEDIA_CLIENTS clients each upload one file of every size in MEDIA_SIZES_MB at once, then

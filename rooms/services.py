@@ -21,6 +21,8 @@ have no room, and the purge removes them as it removes any orphan.
 
 History caches (`rooms.history`) are invalidated here: a delete or an edit gives the room a
 new `historyVersion` (seen by every process on its next read) and drops this process's entry.
+Every stored message is noted to this process's cache once acknowledged (so its reads need
+not fetch it back), and every failed insert too (it may have landed all the same).
 
 Exactly-once sends (`message_create_once`): a send that carries a `clientOffset` is stored
 at most once per (roomId, username, clientOffset), whichever process gets the repeat, by a
@@ -59,7 +61,7 @@ from rooms.documents import (
     message_new,
     room_new,
 )
-from rooms.history import history_forget
+from rooms.history import history_forget, history_note_failed, history_note_stored
 from rooms.wire import utc_now
 from rooms.writes import InsertGroup, RecentKeys, write_retrying
 from voice.kinds import MediaKind
@@ -225,7 +227,12 @@ async def _message_store(doc: dict) -> None:
     room_id = doc[ROOM_ID]
     await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=doc[CREATED_AT]))
     _known.mark(key=room_id)
-    await _message_inserts.insert(doc=doc)
+    try:
+        await _message_inserts.insert(doc=doc)
+    except BaseException:
+        history_note_failed(room_id=room_id)  # it may have landed all the same
+        raise
+    history_note_stored(doc=doc)
     metrics.message_stored(type=doc["type"])
 
 

@@ -95,3 +95,34 @@ def test_zero_means_no_byte_bound(cache):
     history._entry_fit(entry)
     history._entries_fit(keep="other")
     assert len(entry.parts) == 100 and entry.complete and "any" in history._entries
+
+
+def test_notes_of_a_room_nobody_reads_are_bounded(cache):
+    cache.HISTORY_CACHE_BYTES = 0
+    cache.HISTORY_CACHE_MESSAGES = 5
+    entry = entry_of("busy", ["a"])
+    for n in range(5):
+        history.history_note_stored(doc=message_doc("busy", f"n{n}"))
+    assert len(entry.noted) == 5 and entry.noted_new and history._entries["busy"] is entry
+    history.history_note_stored(doc=message_doc("busy", "one too many"))
+    assert "busy" not in history._entries  # the next read fills it from the database
+    history.history_note_stored(doc=message_doc("unread", "no entry"))
+    assert "unread" not in history._entries
+
+
+def test_notes_are_bounded_by_the_rooms_share_of_the_bytes(cache):
+    cache.HISTORY_CACHE_BYTES = 64 * 1000
+    cache.HISTORY_CACHE_ROOMS = 64  # a share of 1,000 bytes
+    entry_of("long", ["a"])
+    history.history_note_stored(doc=message_doc("long", "x" * 700))
+    assert "long" in history._entries
+    history.history_note_stored(doc=message_doc("long", "y" * 700))
+    assert "long" not in history._entries
+
+
+def test_a_failed_insert_makes_the_next_reread_skip_nothing(cache):
+    entry = entry_of("r", ["a"])
+    history.history_note_failed(room_id="r")
+    assert entry.unsure is True
+    history.history_note_failed(room_id="no entry")  # nothing to mark: its next read fills
+    assert "no entry" not in history._entries

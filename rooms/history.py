@@ -82,6 +82,7 @@ class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     noted: dict[ObjectId, Part] = field(default_factory=dict)  # this process's messages, not yet merged for good
     noted_bytes: int = 0
+    noted_prefixes: dict[bytes, int] = field(default_factory=dict)  # notes per (second, process) `_id` prefix
     noted_new: bool = False  # notes arrived since the last merge
     unsure: bool = False  # an insert of this process failed: the next re-read skips nothing
 
@@ -132,14 +133,16 @@ async def _entry_current(*, room: dict) -> _Entry:
         _entries.popitem(last=False)
     async with entry.lock:
         fresh = entry.filled and time.monotonic() - entry.filled < settings.HISTORY_CACHE_MAX_AGE_SECONDS
+        changed = True
         if fresh and entry.last_activity == room[LAST_ACTIVITY]:
-            await _entry_refresh(entry, room_id=room_id)
+            changed = await _entry_refresh(entry, room_id=room_id)
         elif entry.filled and not entry.complete:
             await _entry_reread(entry, room_id=room_id)
         else:
             await _entry_fill(entry, room_id=room_id)
         entry.last_activity = room[LAST_ACTIVITY]
-        _entry_fit(entry)
+        if changed:
+            _entry_fit(entry)
     _entries_fit(keep=room_id)
     return entry
 
@@ -203,13 +206,13 @@ async def _entry_reread(entry: _Entry, *, room_id: str) -> None:
     entry.synced, entry.filled = synced, time.monotonic()
 
 
-async def _entry_refresh(entry: _Entry, *, room_id: str) -> None:
+async def _entry_refresh(entry: _Entry, *, room_id: str) -> bool:
     """Re-read the messages of the last lag window (but the ranges of this process's own,
-    noted ones) and merge them with the cached ones and the notes."""
+    noted ones) and merge them with the cached ones and the notes; True if that changed them."""
     synced = time.time()
     boundary = _boundary(entry.synced)
     cap = settings.HISTORY_CACHE_MESSAGES
-    skipped = frozenset() if entry.unsure else own_spans(ids=entry.noted, boundary=boundary)
+    skipped = frozenset() if entry.unsure else own_spans(prefixes=entry.noted_prefixes, boundary=boundary)
     entry.unsure = False
     reads = await asyncio.gather(
         *(_newest(room_id=room_id, since=lo, until=hi, count=cap + 1) for lo, hi in history_gaps(boundary=boundary, skipped=skipped))
@@ -220,7 +223,8 @@ async def _entry_refresh(entry: _Entry, *, room_id: str) -> None:
             del read[0]
             floor = read[0]["_id"] if floor is None else max(floor, read[0]["_id"])
     docs = [doc for read in reads for doc in read]
-    if floor is not None or entry.noted_new or docs_new(ids=entry.ids, docs=docs):
+    changed = floor is not None or entry.noted_new or docs_new(ids=entry.ids, docs=docs)
+    if changed:
         entry.noted_new = False
         entry.ids, entry.parts, dropped = history_merge(
             ids=entry.ids, parts=entry.parts, docs=docs, boundary=boundary, cap=cap, skipped=skipped, noted=entry.noted
@@ -231,20 +235,17 @@ async def _entry_refresh(entry: _Entry, *, room_id: str) -> None:
         entry.complete = entry.complete and not dropped
     entry.synced = synced
     _notes_prune(entry, below=_boundary(synced))
+    return changed
 
 
 def _boundary(at: float) -> ObjectId:
     return ObjectId.from_datetime(datetime.fromtimestamp(at - settings.HISTORY_CACHE_LAG_SECONDS, tz=UTC))
 
 
-def own_spans(*, ids, boundary: ObjectId) -> frozenset[bytes]:
-    """The (second, process) prefixes from `boundary` on with at least `OWN_SPAN_MIN` of `ids`."""
-    counts: dict[bytes, int] = {}
-    for oid in ids:
-        if oid >= boundary:
-            prefix = oid.binary[:PREFIX]
-            counts[prefix] = counts.get(prefix, 0) + 1
-    return frozenset(prefix for prefix, count in counts.items() if count >= OWN_SPAN_MIN)
+def own_spans(*, prefixes: dict[bytes, int], boundary: ObjectId) -> frozenset[bytes]:
+    """The (second, process) `_id` prefixes from `boundary` on noted at least `OWN_SPAN_MIN` times."""
+    floor = boundary.binary[:PREFIX]
+    return frozenset(prefix for prefix, count in prefixes.items() if count >= OWN_SPAN_MIN and prefix >= floor)
 
 
 def history_gaps(*, boundary: ObjectId, skipped: frozenset[bytes]) -> list[tuple[ObjectId, ObjectId | None]]:
@@ -270,10 +271,26 @@ def docs_new(*, ids: list[ObjectId], docs: list[dict]) -> bool:
 
 
 def _notes_prune(entry: _Entry, *, below: ObjectId) -> None:
-    """Forget the notes a re-read merged that the next re-read's window no longer reaches."""
-    if entry.noted and min(entry.noted) < below:
-        entry.noted = {oid: part for oid, part in entry.noted.items() if oid >= below}
-        entry.noted_bytes = sum(part_size(part) for part in entry.noted.values())
+    """Forget the notes a re-read merged that the next re-read's window no longer reaches.
+
+    Notes come in about `_id` order (the order of their acknowledgements), so the oldest
+    are at the front; one out of order stays until the front passes it (merged already,
+    it is only kept a little longer)."""
+    while entry.noted:
+        oid = next(iter(entry.noted))
+        if oid >= below:
+            break
+        _note_drop(entry, oid)
+
+
+def _note_drop(entry: _Entry, oid: ObjectId) -> None:
+    entry.noted_bytes -= part_size(entry.noted.pop(oid))
+    prefix = oid.binary[:PREFIX]
+    left = entry.noted_prefixes[prefix] - 1
+    if left:
+        entry.noted_prefixes[prefix] = left
+    else:
+        del entry.noted_prefixes[prefix]
 
 
 async def _newest(*, room_id: str, since: ObjectId | None, count: int, until: ObjectId | None = None) -> list[dict]:
@@ -344,9 +361,13 @@ def history_note_stored(*, doc: dict) -> None:
     entry = _entries.get(room_id)
     if entry is None:
         return  # nobody read the room lately: its next read fills an entry from the database
-    part = message_part(doc)
-    entry.noted[doc["_id"]] = part
+    part, oid = message_part(doc), doc["_id"]
+    if oid in entry.noted:
+        return
+    entry.noted[oid] = part
     entry.noted_bytes += part_size(part)
+    prefix = oid.binary[:PREFIX]
+    entry.noted_prefixes[prefix] = entry.noted_prefixes.get(prefix, 0) + 1
     entry.noted_new = True
     cap_bytes = settings.HISTORY_CACHE_BYTES
     share = cap_bytes // max(1, settings.HISTORY_CACHE_ROOMS) if cap_bytes > 0 else None

@@ -126,3 +126,16 @@ def test_a_failed_insert_makes_the_next_reread_skip_nothing(cache):
     assert entry.unsure is True
     history.history_note_failed(room_id="no entry")  # nothing to mark: its next read fills
     assert "no entry" not in history._entries
+
+
+def test_notes_behind_the_boundary_are_pruned_with_their_counts(cache):
+    entry = entry_of("r", ["a"])
+    docs = [message_doc("r", f"n{n}") for n in range(3)]
+    for doc in docs:
+        history.history_note_stored(doc=doc)
+    history.history_note_stored(doc=docs[0])  # noted once
+    assert sum(entry.noted_prefixes.values()) == 3
+    history._notes_prune(entry, below=docs[2]["_id"])
+    assert list(entry.noted) == [docs[2]["_id"]]
+    assert entry.noted_prefixes == {docs[2]["_id"].binary[:9]: 1}
+    assert entry.noted_bytes == history.part_size(entry.noted[docs[2]["_id"]])

@@ -84,7 +84,9 @@ class _Entry:
     noted_bytes: int = 0
     noted_prefixes: dict[bytes, int] = field(default_factory=dict)  # notes per (second, process) `_id` prefix
     noted_new: bool = False  # notes arrived since the last merge
-    unsure: bool = False  # an insert of this process failed: the next re-read skips nothing
+    failures: int = 0  # inserts of this process into the room that failed (`history_note_failed`)
+    failures_read: int = 0  # of those, the ones a read that skipped nothing has covered
+    prefetch: asyncio.Future | None = None  # a lag re-read started before the room document came
 
 
 _entries: OrderedDict[str, _Entry] = OrderedDict()
@@ -136,10 +138,12 @@ async def _entry_current(*, room: dict) -> _Entry:
         changed = True
         if fresh and entry.last_activity == room[LAST_ACTIVITY]:
             changed = await _entry_refresh(entry, room_id=room_id)
-        elif entry.filled and not entry.complete:
-            await _entry_reread(entry, room_id=room_id)
         else:
-            await _entry_fill(entry, room_id=room_id)
+            entry.prefetch = None  # the room moved on (or the entry is old): read again, not refreshed
+            if entry.filled and not entry.complete:
+                await _entry_reread(entry, room_id=room_id)
+            else:
+                await _entry_fill(entry, room_id=room_id)
         entry.last_activity = room[LAST_ACTIVITY]
         if changed:
             _entry_fit(entry)
@@ -183,40 +187,101 @@ def _entries_fit(*, keep: str) -> None:
 async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
     """Read the room's newest `HISTORY_CACHE_MESSAGES` (+1, to know whether that is all)."""
     cap = settings.HISTORY_CACHE_MESSAGES
-    synced = time.time()
-    entry.unsure = False  # this read skips nothing
+    synced, failures = time.time(), entry.failures
     docs = await async_db()[MESSAGES].find({ROOM_ID: room_id}).sort("_id", DESCENDING).limit(cap + 1).to_list(None)
     docs.reverse()
     entry.complete = len(docs) <= cap
     docs = docs[-cap:] if cap else []
     entry.ids = [doc["_id"] for doc in docs]
     entry.parts = [message_part(doc) for doc in docs]
-    entry.synced, entry.filled = synced, time.monotonic()
+    entry.synced, entry.filled, entry.failures_read = synced, time.monotonic(), failures
 
 
 async def _entry_reread(entry: _Entry, *, room_id: str) -> None:
     """Re-read a partial entry from its oldest message on: a range read, flat in history size."""
-    synced = time.time()
-    entry.unsure = False  # this read skips nothing
+    synced, failures = time.time(), entry.failures
     docs = await _newest(
         room_id=room_id, since=entry.ids[0] if entry.ids else None, count=settings.HISTORY_CACHE_MESSAGES
     )
     entry.ids = [doc["_id"] for doc in docs]
     entry.parts = [message_part(doc) for doc in docs]
-    entry.synced, entry.filled = synced, time.monotonic()
+    entry.synced, entry.filled, entry.failures_read = synced, time.monotonic(), failures
+
+
+@dataclass
+class _Window:
+    """One lag re-read: what it asked and what it got."""
+
+    base: float  # the entry's `synced` it started from
+    synced: float  # wall-clock time its queries were sent
+    boundary: ObjectId
+    skipped: frozenset[bytes]
+    failures: int  # the entry's failed inserts when it started (all covered if nothing is skipped)
+    reads: list[list[dict]]
+
+
+async def _window_read(entry: _Entry, *, room_id: str) -> _Window:
+    """Read the last lag window of the entry, but the ranges of this process's own noted messages."""
+    synced = time.time()
+    boundary = _boundary(entry.synced)
+    failures = entry.failures
+    skippable = failures == entry.failures_read
+    skipped = own_spans(prefixes=entry.noted_prefixes, boundary=boundary) if skippable else frozenset()
+    count = settings.HISTORY_CACHE_MESSAGES + 1
+    reads = await asyncio.gather(
+        *(_newest(room_id=room_id, since=lo, until=hi, count=count) for lo, hi in history_gaps(boundary=boundary, skipped=skipped))
+    )
+    return _Window(base=entry.synced, synced=synced, boundary=boundary, skipped=skipped, failures=failures, reads=list(reads))
+
+
+def history_prefetch(*, room_id: str, full: bool) -> None:
+    """Start the lag re-read of the room's cache entry now, before the caller reads the room
+    document, so that the request's two database round trips overlap.
+
+    The room document decides whether the entry is still valid: if not (or another read
+    refreshed the entry meanwhile), the re-read is dropped unused. Nothing is started for a
+    room this process has no current entry of, nor for a full read of a room larger than the
+    cache (that comes from the database)."""
+    if settings.HISTORY_CACHE_ROOMS <= 0:
+        return
+    entry = _entries.get(room_id)
+    if entry is None or not entry.filled or entry.prefetch is not None or entry.lock.locked():
+        return
+    if (full and not entry.complete) or time.monotonic() - entry.filled >= settings.HISTORY_CACHE_MAX_AGE_SECONDS:
+        return
+    entry.prefetch = asyncio.ensure_future(_window_read(entry, room_id=room_id))
+    entry.prefetch.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """A dropped prefetch's error is nobody's: the read that needs the window reads it again."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _prefetched(entry: _Entry) -> _Window | None:
+    """The entry's prefetched window if it still starts where the entry is, else None."""
+    task, entry.prefetch = entry.prefetch, None
+    if task is None:
+        return None
+    try:
+        window = await task
+    except Exception:
+        return None
+    return window if window.base == entry.synced else None
 
 
 async def _entry_refresh(entry: _Entry, *, room_id: str) -> bool:
     """Re-read the messages of the last lag window (but the ranges of this process's own,
     noted ones) and merge them with the cached ones and the notes; True if that changed them."""
-    synced = time.time()
-    boundary = _boundary(entry.synced)
-    cap = settings.HISTORY_CACHE_MESSAGES
-    skipped = frozenset() if entry.unsure else own_spans(prefixes=entry.noted_prefixes, boundary=boundary)
-    entry.unsure = False
-    reads = await asyncio.gather(
-        *(_newest(room_id=room_id, since=lo, until=hi, count=cap + 1) for lo, hi in history_gaps(boundary=boundary, skipped=skipped))
-    )
+    window = await _prefetched(entry) or await _window_read(entry, room_id=room_id)
+    return _window_merge(entry, window)
+
+
+def _window_merge(entry: _Entry, window: _Window) -> bool:
+    cap, boundary, skipped, reads = settings.HISTORY_CACHE_MESSAGES, window.boundary, window.skipped, window.reads
+    if not skipped:
+        entry.failures_read = max(entry.failures_read, window.failures)
     floor = None  # with more new messages in a gap than the entry holds, nothing older is certain
     for read in reads:
         if len(read) > cap:
@@ -233,8 +298,8 @@ async def _entry_refresh(entry: _Entry, *, room_id: str) -> bool:
             cut = bisect_left(entry.ids, floor)
             entry.ids, entry.parts, dropped = entry.ids[cut:], entry.parts[cut:], True
         entry.complete = entry.complete and not dropped
-    entry.synced = synced
-    _notes_prune(entry, below=_boundary(synced))
+    entry.synced = window.synced
+    _notes_prune(entry, below=_boundary(window.synced))
     return changed
 
 
@@ -381,7 +446,7 @@ def history_note_failed(*, room_id: str) -> None:
     fills one from the database anyway)."""
     entry = _entries.get(room_id)
     if entry is not None:
-        entry.unsure = True
+        entry.failures += 1
 
 
 def history_cache_bytes() -> int:

@@ -123,7 +123,7 @@ def test_notes_are_bounded_by_the_rooms_share_of_the_bytes(cache):
 def test_a_failed_insert_makes_the_next_reread_skip_nothing(cache):
     entry = entry_of("r", ["a"])
     history.history_note_failed(room_id="r")
-    assert entry.unsure is True
+    assert (entry.failures, entry.failures_read) == (1, 0)
     history.history_note_failed(room_id="no entry")  # nothing to mark: its next read fills
     assert "no entry" not in history._entries
 

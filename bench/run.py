@@ -60,7 +60,8 @@ from _harness import (
     BENCH, SERVERS, embedded_database, load_average, median_figures, proc_cpu_seconds, proc_rss_mb, server_process,
 )
 
-BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0", "PURGE_INTERVAL_SECONDS": "0"}
+BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "UPLOAD_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0",
+             "PURGE_INTERVAL_SECONDS": "0"}  # fmt: skip
 DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,history-fresh,fanout,fill,connections,churn,media"
 SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}
 HISTORY_SIZES = {"h10": 10, "h1k": 1_000, "h10k": 10_000}

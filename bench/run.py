@@ -2,7 +2,7 @@
 
     npm ci --prefix bench
     python bench/run.py [--server daphne|uvicorn|granian|original[,...]] [--scenarios echo,chat-closed,...]
-                        [--repeat N] [--original-dir DIR] [--find-max-rate]
+                        [--repeat N] [--original-dir DIR] [--checkout DIR] [--find-max-rate]
                         [--url http://host:port --pids SERVER,DB [--protocol original]]
 
 By default each scenario gets its own fresh embedded database and server process (rate
@@ -18,6 +18,8 @@ dist/server.js` with `PORT` and `MONGO_URI`, on its own fresh embedded database 
 others; the load tool speaks to it without acks (`PROTOCOL=original` in sio_load.mjs) and
 the history prefill embeds the messages in the room document, as the original stores them.
 `granian`'s figures are its worker process's (granian's supervisor is idle).
+`--checkout DIR` serves Chillout from another checkout with this bench (a "before" tree:
+alternate runs with and without it for a before/after in one sitting).
 
 With `--repeat N` (N > 1), after all runs one `"summary": "median"` line per server and
 scenario: the median of every numeric figure over the runs without an error, with the
@@ -169,11 +171,14 @@ def run_scenario(scenario: str, url: str, pids: list[int], mongo_uri: str | None
 
 
 @contextlib.contextmanager
-def fresh_server(kind: str, original_dir: str | None):
-    """A new embedded database and a new server on it: (url, [server pid, db pid], uri)."""
+def fresh_server(kind: str, original_dir: str | None, checkout: str | None = None):
+    """A new embedded database and a new server on it: (url, [server pid, db pid], uri).
+    `checkout`: run Chillout from that directory instead of this one."""
     options = dict(SERVERS[kind])
     if kind == "original":
         options["cwd"] = original_dir
+    elif checkout:
+        options["cwd"] = Path(checkout)
     PROTOCOL["name"] = "original" if kind == "original" else "chillout"
     with embedded_database() as database:
         uri = f"{database.uri}/chillout_bench"
@@ -226,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rate-start", type=int, default=100)
     parser.add_argument("--rate-step", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--checkout", help="serve Chillout from this checkout (e.g. a 'before' tree), with this bench")
     parser.add_argument("--url", help="a running server (default: a fresh one per scenario)")
     parser.add_argument("--pids", default="", help="with --url: server pid,database pid")
     parser.add_argument("--mongo-uri", help="with --url: its database, for the history prefill")
@@ -252,10 +258,12 @@ def main() -> None:
         for server in servers:
             for scenario in scenarios:
                 try:
-                    with fresh_server(server, args.original_dir) as (url, pids, uri):
+                    with fresh_server(server, args.original_dir, args.checkout) as (url, pids, uri):
                         figures = run_scenario(scenario, url, pids, uri)
                 except Exception as error:  # a server that did not start: say so, go on with the next
                     figures = {"scenario": scenario, "error": f"{type(error).__name__}: {error}"}
+                if args.checkout and server != "original":
+                    figures["checkout"] = args.checkout
                 lines.append(emit(server, figures))
             if args.find_max_rate:
                 with fresh_server(server, args.original_dir) as (url, pids, _):

@@ -31,6 +31,13 @@ What stays correct, across processes:
   until a re-read has merged them and they fall behind the next boundary; an entry whose
   notes pass `HISTORY_CACHE_MESSAGES` or its share of `HISTORY_CACHE_BYTES` before the
   next read is dropped (the next read fills it again).
+* Quiet rooms: every process moves a room's `lastActivity` before it stores a message,
+  unless it moved it less than `touch_resolution()` ago (`rooms.services`), and the moved
+  value is about the message's `_id` time (within the lag). So when the room document's
+  `lastActivity` is unchanged since the entry's last read and older than that read by more
+  than the resolution plus three lags (write delay, clock skew, the window itself), no
+  process can have stored a message the entry has not seen: the read skips the re-read
+  and only merges this process's notes. A room written to keeps being re-read.
 * Deletes and replacements: `rooms.services.message_delete` gives the room a new `historyVersion` after
   deleting, and every write that is not a coalesced message touch moves `lastActivity`
   (a delete, an import that restores a room under its old `_id`). The room document is
@@ -65,7 +72,7 @@ from django.conf import settings
 from pymongo import DESCENDING
 
 from chillout_project.mongo import async_db
-from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID
+from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID, touch_resolution
 from rooms.wire import Part, message_part
 
 
@@ -249,6 +256,8 @@ def history_prefetch(*, room_id: str, full: bool) -> None:
         return
     if (full and not entry.complete) or time.monotonic() - entry.filled >= settings.HISTORY_CACHE_MAX_AGE_SECONDS:
         return
+    if history_quiet(last_activity=entry.last_activity, synced=entry.synced) and entry.failures == entry.failures_read:
+        return  # its next read reads nothing, unless the room moved on (then it reads anyway)
     entry.prefetch = asyncio.ensure_future(_window_read(entry, room_id=room_id))
     entry.prefetch.add_done_callback(_retrieve)
 
@@ -273,9 +282,35 @@ async def _prefetched(entry: _Entry) -> _Window | None:
 
 async def _entry_refresh(entry: _Entry, *, room_id: str) -> bool:
     """Re-read the messages of the last lag window (but the ranges of this process's own,
-    noted ones) and merge them with the cached ones and the notes; True if that changed them."""
+    noted ones, and nothing at all for a quiet room) and merge them with the cached ones and
+    the notes; True if that changed them."""
+    if history_quiet(last_activity=entry.last_activity, synced=entry.synced) and entry.failures == entry.failures_read:
+        entry.prefetch = None
+        return _notes_merge(entry)
     window = await _prefetched(entry) or await _window_read(entry, room_id=room_id)
     return _window_merge(entry, window)
+
+
+def history_quiet(*, last_activity, synced: float) -> bool:
+    """No process can have stored a message since a read at `synced` (wall-clock seconds)
+    that saw `last_activity`, as long as `lastActivity` is still that (module docstring)."""
+    if last_activity is None:
+        return False
+    stamp = (last_activity if last_activity.tzinfo else last_activity.replace(tzinfo=UTC)).timestamp()
+    return stamp <= synced - touch_resolution() - 3 * settings.HISTORY_CACHE_LAG_SECONDS
+
+
+def _notes_merge(entry: _Entry) -> bool:
+    """Put this process's new notes in place (nothing else can have arrived)."""
+    if not entry.noted_new:
+        return False
+    entry.noted_new = False
+    everything = ObjectId(b"\xff" * 12)  # every note lands in place, as held or new
+    entry.ids, entry.parts, dropped = history_merge(
+        ids=entry.ids, parts=entry.parts, docs=[], boundary=everything, cap=settings.HISTORY_CACHE_MESSAGES, noted=entry.noted
+    )
+    entry.complete = entry.complete and not dropped
+    return True
 
 
 def _window_merge(entry: _Entry, window: _Window) -> bool:

@@ -60,6 +60,7 @@ from rooms.documents import (
     ROOMS,
     message_new,
     room_new,
+    touch_resolution,
 )
 from rooms.history import history_forget, history_note_failed, history_note_stored
 from rooms.wire import utc_now
@@ -71,15 +72,6 @@ from voice.media import media_attach, media_attach_refusal, media_description, m
 # A media send racing its twin (same clientOffset) waits this long at most for the winner's insert.
 TWIN_WAIT_SECONDS = 2.0
 TWIN_POLL_SECONDS = 0.02
-
-
-def touch_resolution() -> float:
-    """Seconds between two `lastActivity` moves of a room by message writes in one process.
-
-    `ROOM_TOUCH_RESOLUTION_SECONDS`, capped at 1 % of `ROOM_TTL_SECONDS` so that a short TTL
-    (tests, demos) keeps touches fine-grained and a room can never expire while written to.
-    """
-    return min(settings.ROOM_TOUCH_RESOLUTION_SECONDS, settings.ROOM_TTL_SECONDS / 100)
 
 
 async def _messages_insert_many(docs: list[dict]) -> None:

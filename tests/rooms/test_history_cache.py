@@ -119,3 +119,25 @@ async def test_another_process_message_in_a_second_this_process_wrote_appears(co
     got = await asyncio.to_thread(texts, http, room_id)
     assert got == [d["message"] for d in expected]
     assert {"other, below", "other, above"} <= set(got) and len(got) == len(own) + 2
+
+
+@pytest.fixture(scope="module")
+def quick_quiet_server(server_factory):
+    """A server whose rooms go quiet (`rooms.history.history_quiet`) 2.5 s after their last touch."""
+    return server_factory(HISTORY_CACHE_LAG_SECONDS="0.5", ROOM_TOUCH_RESOLUTION_SECONDS="1")
+
+
+async def test_a_quiet_room_still_sees_every_message_of_another_process(
+    quick_quiet_server, room_id, services_here, settings
+):
+    settings.HISTORY_CACHE_LAG_SECONDS = 0.5  # this test process is the other server process
+    settings.ROOM_TOUCH_RESOLUTION_SECONDS = 1
+    http = httpx.Client(base_url=quick_quiet_server.url, timeout=30.0)
+    await services.message_create(room_id=room_id, username="other", text="first")
+    assert await asyncio.to_thread(texts, http, room_id) == ["first"]
+    await asyncio.sleep(3)  # the room goes quiet: its reads stop re-reading the lag window
+    assert await asyncio.to_thread(texts, http, room_id) == ["first"]
+    await services.message_create(room_id=room_id, username="other", text="second")  # moves lastActivity
+    assert await asyncio.to_thread(texts, http, room_id) == ["first", "second"]
+    await services.message_create(room_id=room_id, username="other", text="third")  # within the resolution: no move
+    assert await asyncio.to_thread(texts, http, room_id) == ["first", "second", "third"]

@@ -139,3 +139,17 @@ def test_notes_behind_the_boundary_are_pruned_with_their_counts(cache):
     assert list(entry.noted) == [docs[2]["_id"]]
     assert entry.noted_prefixes == {docs[2]["_id"].binary[:9]: 1}
     assert entry.noted_bytes == history.part_size(entry.noted[docs[2]["_id"]])
+
+
+def test_a_room_is_quiet_only_past_the_touch_resolution_and_three_lags(settings):
+    from datetime import UTC, datetime
+
+    settings.HISTORY_CACHE_LAG_SECONDS = 10
+    settings.ROOM_TOUCH_RESOLUTION_SECONDS = 60
+    synced = 1_000_000.0
+    at = lambda seconds: datetime.fromtimestamp(seconds, tz=UTC)  # noqa: E731
+    assert history.history_quiet(last_activity=at(synced - 90), synced=synced)
+    assert not history.history_quiet(last_activity=at(synced - 89), synced=synced)
+    naive = at(synced - 90).replace(tzinfo=None)  # as PyMongo returns it without tz_aware
+    assert history.history_quiet(last_activity=naive, synced=synced)
+    assert not history.history_quiet(last_activity=None, synced=synced)

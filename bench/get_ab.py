@@ -1,7 +1,7 @@
 """A/B of a small-room `GET /api/room/<id>`: two servers (two checkouts) measured in one run.
 
     python bench/get_ab.py --before-dir /tmp/base [--server daphne|uvicorn|granian] [--blocks 20]
-                           [--original-dir /path/to/original]
+                           [--original-dir /path/to/original] [--settle SECONDS]
 
 `--before-dir` is another checkout of Chillout (e.g. `git archive main | tar -x -C /tmp/base`);
 the "after" server runs this checkout; with `--original-dir` the original Node server (built:
@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--original-dir", type=Path)
     parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn", "granian"])
     parser.add_argument("--blocks", type=int, default=20)
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds to wait after the warm-up: a room nobody has written to for a while")  # fmt: skip
     args = parser.parse_args()
     with embedded_database() as database, ExitStack() as stack:
         servers = {}
@@ -47,6 +49,7 @@ def main() -> None:
         for client, _ in servers.values():
             for _ in range(200):  # warm-up, and the room created
                 client.get(PATH).raise_for_status()
+        time.sleep(args.settle)
         samples = {name: [] for name in servers}
         cpu = dict.fromkeys(servers, 0.0)
         db_cpu = dict.fromkeys(servers, 0.0)
@@ -66,7 +69,7 @@ def main() -> None:
                 "p50_ms": round(statistics.median(values), 2), "p90_ms": round(values[int(len(values) * 0.9)], 2),
                 "server_cpu_ms_per_get": round(cpu[name] * 1000 / len(values), 2),
                 "db_cpu_ms_per_get": round(db_cpu[name] * 1000 / len(values), 2),
-                "loadavg_1m": round(os.getloadavg()[0], 2),
+                "loadavg_1m": round(os.getloadavg()[0], 2), "settle_s": args.settle,
             }))  # fmt: skip
 
 

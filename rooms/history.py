@@ -229,8 +229,8 @@ class _Window:
 
 async def _window_read(entry: _Entry, *, room_id: str) -> _Window:
     """Read the last lag window of the entry, but the ranges of this process's own noted messages."""
-    synced = time.time()
-    boundary = _boundary(entry.synced)
+    synced, base = time.time(), entry.synced  # as the entry was when the queries went out
+    boundary = _boundary(base)
     failures = entry.failures
     skippable = failures == entry.failures_read
     skipped = own_spans(prefixes=entry.noted_prefixes, boundary=boundary) if skippable else frozenset()
@@ -238,7 +238,7 @@ async def _window_read(entry: _Entry, *, room_id: str) -> _Window:
     reads = await asyncio.gather(
         *(_newest(room_id=room_id, since=lo, until=hi, count=count) for lo, hi in history_gaps(boundary=boundary, skipped=skipped))
     )
-    return _Window(base=entry.synced, synced=synced, boundary=boundary, skipped=skipped, failures=failures, reads=list(reads))
+    return _Window(base=base, synced=synced, boundary=boundary, skipped=skipped, failures=failures, reads=list(reads))
 
 
 def history_prefetch(*, room_id: str, full: bool) -> None:
@@ -256,7 +256,7 @@ def history_prefetch(*, room_id: str, full: bool) -> None:
         return
     if (full and not entry.complete) or time.monotonic() - entry.filled >= settings.HISTORY_CACHE_MAX_AGE_SECONDS:
         return
-    if history_quiet(last_activity=entry.last_activity, synced=entry.synced) and entry.failures == entry.failures_read:
+    if _entry_quiet(entry):
         return  # its next read reads nothing, unless the room moved on (then it reads anyway)
     entry.prefetch = asyncio.ensure_future(_window_read(entry, room_id=room_id))
     entry.prefetch.add_done_callback(_retrieve)
@@ -284,11 +284,15 @@ async def _entry_refresh(entry: _Entry, *, room_id: str) -> bool:
     """Re-read the messages of the last lag window (but the ranges of this process's own,
     noted ones, and nothing at all for a quiet room) and merge them with the cached ones and
     the notes; True if that changed them."""
-    if history_quiet(last_activity=entry.last_activity, synced=entry.synced) and entry.failures == entry.failures_read:
+    if _entry_quiet(entry):
         entry.prefetch = None
         return _notes_merge(entry)
     window = await _prefetched(entry) or await _window_read(entry, room_id=room_id)
     return _window_merge(entry, window)
+
+
+def _entry_quiet(entry: _Entry) -> bool:
+    return entry.failures == entry.failures_read and history_quiet(last_activity=entry.last_activity, synced=entry.synced)
 
 
 def history_quiet(*, last_activity, synced: float) -> bool:

@@ -2,7 +2,7 @@
 
     npm ci --prefix bench
     python bench/run.py [--server daphne|uvicorn|granian|original[,...]] [--scenarios echo,chat-closed,...]
-                        [--repeat N] [--original-dir DIR] [--find-max-rate]
+                        [--repeat N] [--original-dir DIR] [--checkout DIR] [--find-max-rate]
                         [--url http://host:port --pids SERVER,DB [--protocol original]]
 
 By default each scenario gets its own fresh embedded database and server process (rate
@@ -18,6 +18,8 @@ dist/server.js` with `PORT` and `MONGO_URI`, on its own fresh embedded database 
 others; the load tool speaks to it without acks (`PROTOCOL=original` in sio_load.mjs) and
 the history prefill embeds the messages in the room document, as the original stores them.
 `granian`'s figures are its worker process's (granian's supervisor is idle).
+`--checkout DIR` serves Chillout from another checkout with this bench (a "before" tree:
+alternate runs with and without it for a before/after in one sitting).
 
 With `--repeat N` (N > 1), after all runs one `"summary": "median"` line per server and
 scenario: the median of every numeric figure over the runs without an error, with the
@@ -26,7 +28,8 @@ load averages seen (`loadavg_1m_runs`).
 Scenarios (`bench/sio_load.mjs` unless noted): echo; chat-closed (100 clients in 10 rooms,
 closed loop); chat-open (10 × 10 at 500 messages/s offered); history (Python: prefills
 rooms directly in the database, then send→echo p50 in an empty room vs one with 10,000
-messages, and GET timings: full history of 1,000, limit=50 at 10 and at 10,000); fanout
+messages, and GET timings: full history of 1,000, limit=50 at 10 and at 10,000); history-fresh (1,000 messages sent through the server by one socket, 20 in flight, then
+at once 30 full GETs of that room; and GETs of an almost empty room); fanout
 (500 members); connections (2,000 sockets joining rooms of 10, RSS per idle connection);
 churn (connect, join, send, disconnect); media (8 clients, 1 and 10 MB up then down).
 Every line has the server kind, the 1-minute load average, and per pid (server, database)
@@ -59,11 +62,13 @@ from _harness import (
     BENCH, SERVERS, embedded_database, load_average, median_figures, proc_cpu_seconds, proc_rss_mb, server_process,
 )
 
-BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "UPLOAD_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0", "PURGE_INTERVAL_SECONDS": "0"}
-DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,fanout,fill,connections,churn,media"
+BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "UPLOAD_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0",
+             "PURGE_INTERVAL_SECONDS": "0"}  # fmt: skip
+DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,history-fresh,fanout,fill,connections,churn,media"
 SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}
 HISTORY_SIZES = {"h10": 10, "h1k": 1_000, "h10k": 10_000}
 HISTORY_SPACING_SECONDS = 2.0  # prefilled history: one message every 2 s, ending now
+FRESH_MESSAGES = 1_000  # history-fresh: messages sent through the server just before the GETs
 
 
 def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
@@ -139,7 +144,25 @@ def history_scenario(url: str, pids: list[int], mongo_uri: str) -> dict:
     return figures
 
 
+def history_fresh_scenario(url: str, pids: list[int]) -> dict:
+    """GETs right after a burst of messages sent through the server (all of them younger than
+    the history cache's lag window), and GETs of an almost empty room."""
+    prefix = f"fresh-{int(time.time())}"
+    figures = {"scenario": "history-fresh", "burst": FRESH_MESSAGES}
+    figures["get_small"] = timed_gets(url, f"/api/room/{prefix}-small", pids, 200)
+    room = f"{prefix}-busy"
+    httpx.get(f"{url}/api/room/{room}", timeout=30).raise_for_status()  # a client opened the room
+    figures["send"] = load_tool("burst", url, pids, ROOM=room, BURST=FRESH_MESSAGES)
+    sent = time.monotonic()
+    figures["get_fresh_1k"] = timed_gets(url, f"/api/room/{room}", pids, 30)
+    figures["get_fresh_1k"]["seconds_after_burst"] = round(time.monotonic() - sent, 2)
+    figures["rss_mb"] = [round(proc_rss_mb(pid), 1) for pid in pids]
+    return figures
+
+
 def run_scenario(scenario: str, url: str, pids: list[int], mongo_uri: str | None) -> dict:
+    if scenario == "history-fresh":
+        return history_fresh_scenario(url, pids)
     if scenario == "history":
         if mongo_uri is None:
             return {"scenario": scenario, "error": "history needs --mongo-uri with --url"}
@@ -148,11 +171,14 @@ def run_scenario(scenario: str, url: str, pids: list[int], mongo_uri: str | None
 
 
 @contextlib.contextmanager
-def fresh_server(kind: str, original_dir: str | None):
-    """A new embedded database and a new server on it: (url, [server pid, db pid], uri)."""
+def fresh_server(kind: str, original_dir: str | None, checkout: str | None = None):
+    """A new embedded database and a new server on it: (url, [server pid, db pid], uri).
+    `checkout`: run Chillout from that directory instead of this one."""
     options = dict(SERVERS[kind])
     if kind == "original":
         options["cwd"] = original_dir
+    elif checkout:
+        options["cwd"] = Path(checkout)
     PROTOCOL["name"] = "original" if kind == "original" else "chillout"
     with embedded_database() as database:
         uri = f"{database.uri}/chillout_bench"
@@ -205,6 +231,7 @@ def main() -> None:
     parser.add_argument("--rate-start", type=int, default=100)
     parser.add_argument("--rate-step", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--checkout", help="serve Chillout from this checkout (e.g. a 'before' tree), with this bench")
     parser.add_argument("--url", help="a running server (default: a fresh one per scenario)")
     parser.add_argument("--pids", default="", help="with --url: server pid,database pid")
     parser.add_argument("--mongo-uri", help="with --url: its database, for the history prefill")
@@ -231,10 +258,12 @@ def main() -> None:
         for server in servers:
             for scenario in scenarios:
                 try:
-                    with fresh_server(server, args.original_dir) as (url, pids, uri):
+                    with fresh_server(server, args.original_dir, args.checkout) as (url, pids, uri):
                         figures = run_scenario(scenario, url, pids, uri)
                 except Exception as error:  # a server that did not start: say so, go on with the next
                     figures = {"scenario": scenario, "error": f"{type(error).__name__}: {error}"}
+                if args.checkout and server != "original":
+                    figures["checkout"] = args.checkout
                 lines.append(emit(server, figures))
             if args.find_max_rate:
                 with fresh_server(server, args.original_dir) as (url, pids, _):

@@ -1,6 +1,6 @@
 // Socket.IO load generator for Chillout, with socket.io-client 4.8 (the web client's library).
 //
-//   SCENARIO=echo|echo-pair|chat-closed|chat-open|fanout|fill|connections|churn|media URL=http://127.0.0.1:5000 \
+//   SCENARIO=echo|echo-pair|burst|chat-closed|chat-open|fanout|fill|connections|churn|media URL=http://127.0.0.1:5000 \
 //   PIDS=<server pid>,<db pid> node bench/sio_load.mjs
 //
 // URL may be a comma-separated list (several server processes sharing REDIS_URL): the
@@ -242,6 +242,24 @@ const scenarios = {
     return { ...figures, p50_ratio_full_over_empty: +(figures.full.p50_ms / figures.empty.p50_ms).toFixed(3) };
   },
 
+  // One socket sends BURST messages into ROOM (BURST_WINDOW in flight), each confirmed by its
+  // echo: history written through the server, as a chat writes it (bench/run.py history-fresh).
+  async burst() {
+    const [socket] = await connectMany(1);
+    const stats = { sent: 0, echoes: 0, deliveries: 0, failed: 0, latencies: [] };
+    await join(socket, env.ROOM, "burst");
+    const client = chatClient(socket, env.ROOM, "burst", stats);
+    const count = +(env.BURST || 1000), window = +(env.BURST_WINDOW || 20);
+    const done = meter();
+    let next = 0;
+    await Promise.all(Array.from({ length: window }, async () => {
+      while (next < count) { next++; await client.waitEcho(client.send()); }
+    }));
+    const usage = done();
+    closeAll([socket]);
+    return { sent: stats.sent, echoes: stats.echoes, failed: stats.failed, per_s: +(stats.echoes / usage.seconds).toFixed(1), ...usage };
+  },
+
   // MEDIA_CLIENTS clients each upload one file of every size in MEDIA_SIZES_MB at once, then
   // all download them: aggregate MB/s per direction over MEDIA_ROUNDS rounds.
   async media() {
@@ -263,8 +281,8 @@ const scenarios = {
       return data;
     };
     const files = MEDIA_SIZES_MB.map((mb) => ({ mb, data: wav(mb) }));
-    const totalMb = MEDIA_CLIENTS * MEDIA_SIZES_MB.reduce((a, b) => a + b, 0);
-    const up = { seconds: 0, cpu: PIDS.map(() => 0) }, down = { seconds: 0, cpu: PIDS.map(() => 0) };
+        // MB/s counts the bytes of the transfers that succeeded (a refused upload moves nothing).
+    const up = { seconds: 0, cpu: PIDS.map(() => 0), bytes: 0 }, down = { seconds: 0, cpu: PIDS.map(() => 0), bytes: 0 };
     let failed = 0;
     let rssPeak = PIDS.map(procRss);
     const sampler = setInterval(() => { rssPeak = PIDS.map((pid, i) => Math.max(rssPeak[i], procRss(pid))); }, 20);
@@ -281,6 +299,7 @@ const scenarios = {
             const response = await fetch(`${URLS[0]}/api/room/${ROOM_PREFIX}-media${c}/voice`, { method: "POST", body: form });
             if (response.status !== 200) { failed++; await response.arrayBuffer(); continue; }
             mine.push({ url: (await response.json()).url, size: f.data.length });
+            up.bytes += f.data.length;
           }
           return mine;
         }),
@@ -292,17 +311,20 @@ const scenarios = {
           for (const { url, size } of mine) {
             const body = await (await fetch(url.startsWith("/") ? `${URLS[0]}${url}` : url)).arrayBuffer();
             if (body.byteLength !== size) failed++;
+            else down.bytes += size;
           }
         }),
       );
       addUsage(down, done());
     }
     clearInterval(sampler);
-    const mbps = (acc) => +((totalMb * MEDIA_ROUNDS) / acc.seconds).toFixed(1);
+    const mbps = (acc) => +(acc.bytes / 1024 / 1024 / acc.seconds).toFixed(1);
     const cores = (acc) => acc.cpu.map((c) => +(c / acc.seconds).toFixed(3));
+    const perMb = (acc) => acc.cpu.map((c) => +((1000 * c) / Math.max(1, acc.bytes / 1024 / 1024)).toFixed(2));
     return {
       clients: MEDIA_CLIENTS, sizes_mb: MEDIA_SIZES_MB, rounds: MEDIA_ROUNDS, failed,
       upload_MBps: mbps(up), download_MBps: mbps(down), upload_cpu: cores(up), download_cpu: cores(down),
+      upload_cpu_ms_per_MB: perMb(up), download_cpu_ms_per_MB: perMb(down),
       rss_mb_peak: rssPeak.map((v) => +v.toFixed(1)), rss_mb: PIDS.map((pid) => +procRss(pid).toFixed(1)),
     };
   },

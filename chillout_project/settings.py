@@ -111,6 +111,10 @@ if HISTORY_STREAM_BATCH < 1:
     raise ImproperlyConfigured("HISTORY_STREAM_BATCH must be positive")
 # An entry is read whole again after this long (a backstop for the lag assumption).
 HISTORY_CACHE_MAX_AGE_SECONDS = env.float("HISTORY_CACHE_MAX_AGE_SECONDS", default=120.0)
+# Recently stored media kept in memory per process for the downloads that follow an upload
+# (voice/recent_files.py): files up to MEDIA_CACHE_FILE_BYTES, MEDIA_CACHE_BYTES in all; 0 = off.
+MEDIA_CACHE_BYTES = env.int("MEDIA_CACHE_BYTES", default=64 * 1024 * 1024)
+MEDIA_CACHE_FILE_BYTES = env.int("MEDIA_CACHE_FILE_BYTES", default=4 * 1024 * 1024)
 
 # --- Expiry purge (rooms/purge.py) -------------------------------------------------
 

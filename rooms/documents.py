@@ -18,6 +18,16 @@ from mongoengine import DateTimeField, Document, IntField, ListField, ObjectIdFi
 
 MAX_CLIENT_OFFSET_CHARS = 64
 
+
+def touch_resolution() -> float:
+    """Seconds between two `lastActivity` moves of a room by message writes in one process
+    (`rooms.services` coalesces them; `rooms.history` relies on the bound).
+
+    `ROOM_TOUCH_RESOLUTION_SECONDS`, capped at 1 % of `ROOM_TTL_SECONDS` so that a short TTL
+    (tests, demos) keeps touches fine-grained and a room can never expire while written to.
+    """
+    return min(settings.ROOM_TOUCH_RESOLUTION_SECONDS, settings.ROOM_TTL_SECONDS / 100)
+
 MESSAGE_TYPES = ("text", "voice", "image", "call_notification", "call_ended")
 
 

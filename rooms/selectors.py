@@ -14,7 +14,7 @@ from pymongo import ASCENDING, DESCENDING
 from chillout_project.errors import InvalidInput
 from chillout_project.mongo import async_db
 from rooms.documents import MESSAGES, ROOM_ID, ROOMS
-from rooms.history import history_cached
+from rooms.history import history_cached, history_prefetch
 from rooms.wire import Part, message_part
 
 
@@ -37,6 +37,12 @@ async def message_list(*, room_id: str, limit: int | None = None, before: Object
     newest = await messages.find(query).sort("_id", DESCENDING).limit(limit).to_list(None)
     newest.reverse()
     return newest
+
+
+def room_history_prefetch(*, room_id: str, full: bool) -> None:
+    """Let the history cache start its part of the next read of the room now, while the caller
+    reads the room document (`rooms.history.history_prefetch`); `full`: the whole history."""
+    history_prefetch(room_id=room_id, full=full)
 
 
 async def room_history_stream(*, room: dict) -> list[Part] | AsyncIterator[Part]:

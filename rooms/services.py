@@ -21,6 +21,8 @@ have no room, and the purge removes them as it removes any orphan.
 
 History caches (`rooms.history`) are invalidated here: a delete or an edit gives the room a
 new `historyVersion` (seen by every process on its next read) and drops this process's entry.
+Every stored message is noted to this process's cache once acknowledged (so its reads need
+not fetch it back), and every failed insert too (it may have landed all the same).
 
 Exactly-once sends (`message_create_once`): a send that carries a `clientOffset` is stored
 at most once per (roomId, username, clientOffset), whichever process gets the repeat, by a
@@ -58,8 +60,9 @@ from rooms.documents import (
     ROOMS,
     message_new,
     room_new,
+    touch_resolution,
 )
-from rooms.history import history_forget
+from rooms.history import history_forget, history_note_failed, history_note_stored
 from rooms.wire import utc_now
 from rooms.writes import InsertGroup, RecentKeys, write_retrying
 from voice.kinds import MediaKind
@@ -69,15 +72,6 @@ from voice.media import media_attach, media_attach_refusal, media_description, m
 # A media send racing its twin (same clientOffset) waits this long at most for the winner's insert.
 TWIN_WAIT_SECONDS = 2.0
 TWIN_POLL_SECONDS = 0.02
-
-
-def touch_resolution() -> float:
-    """Seconds between two `lastActivity` moves of a room by message writes in one process.
-
-    `ROOM_TOUCH_RESOLUTION_SECONDS`, capped at 1 % of `ROOM_TTL_SECONDS` so that a short TTL
-    (tests, demos) keeps touches fine-grained and a room can never expire while written to.
-    """
-    return min(settings.ROOM_TOUCH_RESOLUTION_SECONDS, settings.ROOM_TTL_SECONDS / 100)
 
 
 async def _messages_insert_many(docs: list[dict]) -> None:
@@ -225,7 +219,12 @@ async def _message_store(doc: dict) -> None:
     room_id = doc[ROOM_ID]
     await _touched.once(key=room_id, action=functools.partial(room_touch, room_id=room_id, at=doc[CREATED_AT]))
     _known.mark(key=room_id)
-    await _message_inserts.insert(doc=doc)
+    try:
+        await _message_inserts.insert(doc=doc)
+    except BaseException:
+        history_note_failed(room_id=room_id)  # it may have landed all the same
+        raise
+    history_note_stored(doc=doc)
     metrics.message_stored(type=doc["type"])
 
 

@@ -18,6 +18,7 @@ async def room_detail(request: HttpRequest, room_id: str):
     if before is not None:
         before = check_object_id(before, field="before")
         limit = limit or settings.HISTORY_PAGE_DEFAULT
+    selectors.room_history_prefetch(room_id=room_id, full=limit is None)  # overlaps the room read
     room = await services.room_get_or_create(room_id=room_id)
     if limit is None:
         parts = await selectors.room_history_stream(room=room)

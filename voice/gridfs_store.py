@@ -30,7 +30,9 @@ after `UPLOAD_ATTACH_SECONDS` is deleted by `unattached_delete` (conditional too
 attached meanwhile stays). Files stored before ownership existed have no `attachedTo` key:
 they may still be attached once, and are never taken for unattached uploads.
 
-Reads use PyMongo's `AsyncGridFSBucket` (ranged: `seek` then `read`). The async methods
+Reads use PyMongo's `AsyncGridFSBucket` (ranged: `seek` then `read`), except the bytes of a
+file this process stored a moment ago (`voice.recent_files`): its files document is read
+all the same (a deleted file is gone, whatever is in memory), its chunks are not. The async methods
 run on the server's event loop; the sync ones (`*_sync`: stats, export, import, indexes)
 run in management commands and at start-up, never on the loop.
 """
@@ -50,6 +52,7 @@ from pymongo.errors import DuplicateKeyError
 from chillout_project.errors import InvalidInput
 from chillout_project.mongo import async_db, sync_db
 from voice.kinds import KINDS, MediaKind
+from voice.recent_files import RecentFiles
 
 CHUNK_SIZE = 255 * 1024  # GridFS' default chunk size
 FLUSH_CHUNKS = 4
@@ -58,6 +61,8 @@ BUCKETS = {"voice": "voices", "image": "images"}  # kind name → bucket name
 ATTACHED_TO = "attachedTo"  # metadata field: the _id of the message that owns the file, or null
 UNATTACHED = {f"metadata.{ATTACHED_TO}": {"$exists": True, "$eq": None}}  # uploaded since ownership, never claimed
 THUMBNAILS = "thumbnails"  # bucket of the images' thumbnails
+
+_recent = RecentFiles()  # empty until an upload closes
 
 
 def bucket_name(kind: MediaKind) -> str:
@@ -87,11 +92,16 @@ class GridFSUpload:
         self._buffer = bytearray()
         self._pending: list[dict] = []
         self._next_n = 0
+        self._kept: list[bytes] | None = []  # the bytes, while the file may still go to `_recent`
         self.closed = False
 
     async def write(self, data: bytes) -> None:
         self._buffer += data
         self.length += len(data)
+        if self._kept is not None and _recent.fits(self.length):
+            self._kept.append(bytes(data))
+        else:
+            self._kept = None
         while len(self._buffer) >= CHUNK_SIZE:
             self._take_chunk(bytes(self._buffer[:CHUNK_SIZE]))
             del self._buffer[:CHUNK_SIZE]
@@ -117,11 +127,15 @@ class GridFSUpload:
             }
         )
         self.closed = True
+        if self._kept:
+            _recent.put(self.file_id, b"".join(self._kept))
+        self._kept = None
         return self.file_id
 
     async def abort(self) -> None:
         self._pending.clear()
         self._buffer.clear()
+        self._kept = None
         await self._chunks.delete_many({"files_id": self.file_id})
         self.closed = True
 
@@ -136,16 +150,23 @@ class GridFSUpload:
 
 
 class GridFSFile:
-    """An open stored file: its length and type, and its bytes from any offset."""
+    """An open stored file: its length and type, and its bytes from any offset (from memory
+    when this process stored it lately, else from its chunks)."""
 
     def __init__(self, grid_out):
         self._grid_out = grid_out
         self.length: int = grid_out.length
         self.metadata: dict = grid_out.metadata or {}
         self.content_type: str | None = self.metadata.get("contentType")
+        self._data = _recent.get(grid_out._id, length=self.length)
 
     async def read_range(self, *, start: int, length: int, piece: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         """`length` bytes from `start`, one chunk (one database read) per piece."""
+        if self._data is not None:
+            view = memoryview(self._data)
+            for at in range(start, start + length, piece):
+                yield bytes(view[at : min(at + piece, start + length)])
+            return
         if start:
             await self._grid_out.seek(start)
         remaining = length
@@ -209,6 +230,7 @@ class GridFSStore:
         query = {"metadata.thumbnailOf": {"$in": of_ids}}
         found = await db[f"{THUMBNAILS}.files"].find(query, {"_id": 1, "length": 1}).to_list(None)
         ids = [f["_id"] for f in found]
+        _recent.drop(ids)
         if ids:
             await db[f"{THUMBNAILS}.files"].delete_many({"_id": {"$in": ids}})
             await db[f"{THUMBNAILS}.chunks"].delete_many({"files_id": {"$in": ids}})
@@ -223,6 +245,7 @@ class GridFSStore:
 
     async def delete(self, *, kind: MediaKind, file_id: ObjectId) -> bool:
         """Delete one file (an image with its thumbnails)."""
+        _recent.drop([file_id])
         try:
             await AsyncGridFSBucket(async_db(), bucket_name=bucket_name(kind)).delete(file_id)
         except NoFile:
@@ -282,6 +305,7 @@ class GridFSStore:
             return False
         if (await files_collection(db, kind).delete_one(file_filter)).deleted_count == 0:
             return False
+        _recent.drop([file_doc["_id"]])
         await chunks_collection(db, kind).delete_many({"files_id": file_doc["_id"]})
         if kind.name == "image":
             await self._thumbnails_delete(of_ids=[file_doc["_id"]])
@@ -320,6 +344,7 @@ class GridFSStore:
                 batch = found[start : start + BATCH]
                 ids = [f["_id"] for f in batch]
                 if not dry_run:
+                    _recent.drop(ids)
                     await files.delete_many({"_id": {"$in": ids}})
                     await chunks.delete_many({"files_id": {"$in": ids}})
                     if bucket == BUCKETS["image"] and older_than is not None:

@@ -280,6 +280,16 @@ def media_thumbnails_of_room(db, *, room_id: str) -> list[dict]:
     return list(db[f"{THUMBNAILS}.files"].find({"metadata.roomId": room_id}))
 
 
+def media_file_restore(db, *, kind: str, document: dict, data: bytes) -> None:
+    """Store `data` under a files document's own id and metadata (as an import would), behind
+    the server's back."""
+    size = int(document["chunkSize"])
+    chunks = [{"files_id": document["_id"], "n": n, "data": data[at : at + size]}
+              for n, at in enumerate(range(0, len(data), size))]
+    chunks_collection(db, KINDS[kind]).insert_many(chunks)
+    files_collection(db, KINDS[kind]).insert_one({**document, "length": len(data)})
+
+
 def media_file_remove(db, *, kind: str, file_id) -> None:
     """Delete a file behind the server's back (another process, an operator)."""
     gridfs.GridFSBucket(db, bucket_name=bucket_name(KINDS[kind])).delete(ObjectId(file_id))

@@ -95,3 +95,61 @@ def test_zero_means_no_byte_bound(cache):
     history._entry_fit(entry)
     history._entries_fit(keep="other")
     assert len(entry.parts) == 100 and entry.complete and "any" in history._entries
+
+
+def test_notes_of_a_room_nobody_reads_are_bounded(cache):
+    cache.HISTORY_CACHE_BYTES = 0
+    cache.HISTORY_CACHE_MESSAGES = 5
+    entry = entry_of("busy", ["a"])
+    for n in range(5):
+        history.history_note_stored(doc=message_doc("busy", f"n{n}"))
+    assert len(entry.noted) == 5 and entry.noted_new and history._entries["busy"] is entry
+    history.history_note_stored(doc=message_doc("busy", "one too many"))
+    assert "busy" not in history._entries  # the next read fills it from the database
+    history.history_note_stored(doc=message_doc("unread", "no entry"))
+    assert "unread" not in history._entries
+
+
+def test_notes_are_bounded_by_the_rooms_share_of_the_bytes(cache):
+    cache.HISTORY_CACHE_BYTES = 64 * 1000
+    cache.HISTORY_CACHE_ROOMS = 64  # a share of 1,000 bytes
+    entry_of("long", ["a"])
+    history.history_note_stored(doc=message_doc("long", "x" * 700))
+    assert "long" in history._entries
+    history.history_note_stored(doc=message_doc("long", "y" * 700))
+    assert "long" not in history._entries
+
+
+def test_a_failed_insert_makes_the_next_reread_skip_nothing(cache):
+    entry = entry_of("r", ["a"])
+    history.history_note_failed(room_id="r")
+    assert (entry.failures, entry.failures_read) == (1, 0)
+    history.history_note_failed(room_id="no entry")  # nothing to mark: its next read fills
+    assert "no entry" not in history._entries
+
+
+def test_notes_behind_the_boundary_are_pruned_with_their_counts(cache):
+    entry = entry_of("r", ["a"])
+    docs = [message_doc("r", f"n{n}") for n in range(3)]
+    for doc in docs:
+        history.history_note_stored(doc=doc)
+    history.history_note_stored(doc=docs[0])  # noted once
+    assert sum(entry.noted_prefixes.values()) == 3
+    history._notes_prune(entry, below=docs[2]["_id"])
+    assert list(entry.noted) == [docs[2]["_id"]]
+    assert entry.noted_prefixes == {docs[2]["_id"].binary[:9]: 1}
+    assert entry.noted_bytes == history.part_size(entry.noted[docs[2]["_id"]])
+
+
+def test_a_room_is_quiet_only_past_the_touch_resolution_and_three_lags(settings):
+    from datetime import UTC, datetime
+
+    settings.HISTORY_CACHE_LAG_SECONDS = 10
+    settings.ROOM_TOUCH_RESOLUTION_SECONDS = 60
+    synced = 1_000_000.0
+    at = lambda seconds: datetime.fromtimestamp(seconds, tz=UTC)  # noqa: E731
+    assert history.history_quiet(last_activity=at(synced - 90), synced=synced)
+    assert not history.history_quiet(last_activity=at(synced - 89), synced=synced)
+    naive = at(synced - 90).replace(tzinfo=None)  # as PyMongo returns it without tz_aware
+    assert history.history_quiet(last_activity=naive, synced=synced)
+    assert not history.history_quiet(last_activity=None, synced=synced)

@@ -196,3 +196,39 @@ def test_every_answer_about_a_file_carries_the_media_policy(http, voice_file):
         assert {name: response.headers.get(name) for name in MEDIA_POLICY} == MEDIA_POLICY, status
     assert answers[206].headers["content-type"] == answers[304].headers["content-type"] == "audio/wav"
     assert answers[416].headers["content-type"] == "application/json"
+
+
+# Recently stored files are served from the process's memory (voice/recent_files.py): the
+# uploads above are; these check what the cache must never do.
+
+
+def test_a_file_deleted_behind_the_servers_back_is_404_for_every_kind_of_get(http, mongo, voice_file):
+    url, data = voice_file
+    assert http.get(url).content == data  # served (from memory: the upload just stored it)
+    media_file_remove(mongo, kind="voice", file_id=url.rsplit("/", 1)[1])
+    for headers in ({}, {"Range": "bytes=0-9"}, {"If-Range": '"x"', "Range": "bytes=0-9"}):
+        response = http.get(url, headers=headers)
+        assert response.status_code == 404 and response.json() == {"error": "File not found"}
+    assert http.head(url).status_code == 404
+
+
+def test_the_bytes_served_after_an_upload_are_the_stored_ones(http, mongo, voice_file):
+    url, data = voice_file
+    file_id = url.rsplit("/", 1)[1]
+    stored = factories.media_content(mongo, kind="voice", file_id=file_id)
+    assert stored == data
+    assert http.get(url).content == stored
+    response = http.get(url, headers={"Range": "bytes=261000-270000"})  # across a chunk boundary
+    assert response.status_code == 206 and response.content == stored[261000:270001]
+
+
+def test_a_file_stored_again_under_its_id_with_other_bytes_is_served_as_stored(http, mongo, voice_file):
+    url, data = voice_file
+    file_id = ObjectId(url.rsplit("/", 1)[1])
+    assert http.get(url).content == data
+    document = factories.media_file(mongo, kind="voice", file_id=file_id)
+    media_file_remove(mongo, kind="voice", file_id=file_id)
+    other = factories.wav(frames=1000)
+    factories.media_file_restore(mongo, kind="voice", document=document, data=other)
+    response = http.get(url)
+    assert response.status_code == 200 and response.content == other

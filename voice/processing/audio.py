@@ -149,6 +149,7 @@ def voice_sanitize(*, data: bytes, content_type: str, max_seconds: float) -> San
         raise
     except Exception as error:  # FFmpegError, and PyAV's ValueError/TypeError on odd streams
         raise UnsupportedMediaType("The voice note could not be decoded as audio") from error
-    if listener.seconds <= 0:
+    duration_ms = round(listener.seconds * 1000)
+    if duration_ms <= 0:  # none, or less than half a millisecond (a damaged file's stray frame)
         raise UnsupportedMediaType("The voice note contains no audio")
-    return SanitizedVoice(stored, content_type, round(listener.seconds * 1000), listener.waveform())
+    return SanitizedVoice(stored, content_type, duration_ms, listener.waveform())

@@ -204,7 +204,7 @@ class TransportDrain:
 
 
 @functools.cache
-def _version(distribution: str) -> str | None:
+def distribution_version(distribution: str) -> str | None:
     """The installed version of `distribution`, read once per process: reading a
     distribution's metadata costs ~0.3 ms (files, an e-mail header parse), and this is
     asked for every websocket that opens (`daphne_drain`, `server_transport_abort`)."""
@@ -222,7 +222,7 @@ def daphne_protocol(send: Callable) -> object | None:
     protocol)` as `send` (daphne/server.py `Server.create_application`); for a websocket
     the protocol is autobahn's `WebSocketServerProtocol`, whose `transport` is Twisted's.
     """
-    if _version("daphne") != DAPHNE_VERSION_TESTED or not isinstance(send, functools.partial):
+    if distribution_version("daphne") != DAPHNE_VERSION_TESTED or not isinstance(send, functools.partial):
         return None
     owner = getattr(send.func, "__self__", None)
     if getattr(send.func, "__name__", None) != "handle_reply" or type(owner).__module__ != "daphne.server":
@@ -232,7 +232,7 @@ def daphne_protocol(send: Callable) -> object | None:
 
 def uvicorn_protocol(send: Callable) -> object | None:
     """The uvicorn websocket protocol behind an ASGI `send` (its bound `send` method), or None."""
-    if _version("uvicorn") != UVICORN_VERSION_TESTED:
+    if distribution_version("uvicorn") != UVICORN_VERSION_TESTED:
         return None
     owner = getattr(send, "__self__", None)
     if getattr(send, "__name__", None) != "send" or not type(owner).__module__.startswith("uvicorn.protocols.websockets"):

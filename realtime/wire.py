@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from importlib import metadata
 
-from realtime.guards import daphne_protocol, uvicorn_protocol
+from realtime.guards import daphne_protocol, distribution_version, uvicorn_protocol
 
 AUTOBAHN_VERSION_TESTED = "26.10.2"
 TWISTED_VERSION_TESTED = "26.10.0"
@@ -129,19 +128,12 @@ class UvicornWire:
 Wire = DaphneWire | UvicornWire
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def daphne_versions_checked() -> bool:
-    return _version("autobahn") == AUTOBAHN_VERSION_TESTED and _version("twisted") == TWISTED_VERSION_TESTED
+    return distribution_version("autobahn") == AUTOBAHN_VERSION_TESTED and distribution_version("twisted") == TWISTED_VERSION_TESTED
 
 
 def uvicorn_versions_checked() -> bool:
-    return _version("websockets") == WEBSOCKETS_VERSION_TESTED
+    return distribution_version("websockets") == WEBSOCKETS_VERSION_TESTED
 
 
 def wire_for(send: Callable) -> Wire | None:

@@ -56,10 +56,12 @@ async def test_an_upload_no_message_claims_is_purged_after_upload_attach_seconds
     uri = separate_db_uri(mongo_uri)
     server = server_factory(MONGO_URI=uri, UPLOAD_ATTACH_SECONDS="2", PURGE_INTERVAL_SECONDS="1")
     db = MongoClient(uri, tz_aware=True).get_default_database()
-    attached = await media_upload(server.url, room_id="room-a", kind="image", username="ann")
+    # Joined before the upload, so that only the send itself stands between the upload and
+    # its claim (the claim must come within UPLOAD_ATTACH_SECONDS, however slow the machine).
     client = await SocketClient(server.url).connect()
     try:
         await client.join("room-a", "ann")
+        attached = await media_upload(server.url, room_id="room-a", kind="image", username="ann")
         assert (await client.call("send_image_message", {"roomId": "room-a", "url": attached}))["ok"] is True
     finally:
         await client.disconnect()

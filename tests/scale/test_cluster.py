@@ -14,9 +14,9 @@ from socketio.exceptions import ConnectionError as SocketConnectionError
 from tests.realtime.conftest import stored_messages
 from tests.scale.conftest import DEAD_PROCESS_SECONDS, REFUSED
 
-# A killed process's users go within DEAD_PROCESS_SECONDS plus the notices' writes;
-# the wait is far longer so that a slow shared machine never fails it.
-REAP_WAIT = DEAD_PROCESS_SECONDS + 20
+# Only a guard against a hang, not a figure: the test waits for the reaper's events, and how
+# long the reap takes is measured by bench/scale.py (`reap`), never asserted here.
+REAP_WAIT = 10 * DEAD_PROCESS_SECONDS + 60
 
 
 async def test_a_message_reaches_both_processes_once_each(pair, clients, room_id, mongo):
@@ -135,7 +135,7 @@ async def test_connections_per_ip_are_capped_across_processes(cluster_factory, c
             assert time.monotonic() < deadline, "the disconnected client's slot was never freed"
 
 
-async def test_a_killed_process_users_leave_within_the_bound(cluster_factory, clients, room_id, mongo):
+async def test_a_killed_process_users_are_reaped_by_the_others(cluster_factory, clients, room_id, mongo):
     """kill -9 of B: A's clients see B's users go (presence, call) and B's IP counts are freed."""
     cluster = cluster_factory(MAX_CONNECTIONS_PER_IP="3", SEND_RATE="0")
     a, b = cluster.servers
@@ -153,7 +153,6 @@ async def test_a_killed_process_users_leave_within_the_bound(cluster_factory, cl
     alice.skip_pending("online_users")
     bob_sid = bob.sid
 
-    killed = time.monotonic()
     b.stop(sig=signal.SIGKILL)
     notice = await alice.next("call_ended_notification", timeout=REAP_WAIT)
     assert notice["username"] == "System" and notice["message"] == "bob left the audio call"
@@ -162,7 +161,6 @@ async def test_a_killed_process_users_leave_within_the_bound(cluster_factory, cl
     first = await alice.next("online_users", timeout=REAP_WAIT)
     assert first in (["alice", "bob"], ["alice", "carol"])
     assert await alice.next("online_users", timeout=REAP_WAIT) == ["alice"]
-    print(f"B's users gone {time.monotonic() - killed:.1f} s after kill -9 (DEAD_PROCESS_SECONDS={DEAD_PROCESS_SECONDS})")
 
     deadline = time.monotonic() + REAP_WAIT  # B is forgotten (its IP counts freed) right after
     while len(cluster.redis.smembers(f"{cluster.prefix}nodes")) != 1:

@@ -162,6 +162,11 @@ JOIN_BURST = env.int("JOIN_BURST", default=20)
 # Events of one socket waiting or running; the first one beyond disconnects it. Also the
 # most packets one polling POST may carry (engine.io's Payload.max_decode_packets).
 MAX_PENDING_EVENTS = env.int("MAX_PENDING_EVENTS", default=64)
+# Most packets one long-polling GET's response carries; the rest waits for the next GET.
+# python-engineio clients drop a whole response of more than 16 (their max_decode_packets).
+POLLING_RESPONSE_PACKETS = env.int("POLLING_RESPONSE_PACKETS", default=16)
+if POLLING_RESPONSE_PACKETS < 1:
+    raise ImproperlyConfigured("POLLING_RESPONSE_PACKETS must be at least 1")
 # Data queued for one socket and not yet taken by its transport; beyond: slow consumer, cut.
 MAX_OUTBOUND_BYTES = env.int("MAX_OUTBOUND_BYTES", default=1024 * 1024)
 MAX_RELAY_BYTES = env.int("MAX_RELAY_BYTES", default=64 * 1024)  # offer/answer/candidate body, as JSON

@@ -23,7 +23,12 @@ packet with `asyncio.wait_for(queue.get(), timeout)`; on Python 3.11 `wait_for` 
 `asyncio.timeout` (a timer, no task) — for an upgraded websocket's writer, one lazy timer
 per socket instead (`_WriterDeadline`) — and takes a packet already queued without waiting
 at all; the behaviour (timeout → `QueueEmpty`, `None` ends the stream, the rest of the queue
-drained in one go) is engine.io 4.15.1's `AsyncSocket.poll`, which is pinned.
+drained in one go) is engine.io 4.15.1's `AsyncSocket.poll`, which is pinned — except that
+a long-polling GET's response carries at most `polling_batch` packets (the rest waits for
+the client's next GET, in order). engine.io sends the whole queue in one response, and
+python-engineio's client refuses a payload of more than its `Payload.max_decode_packets`
+(16 unless the client changed it) and drops every packet in it, silently: a burst of 17
+packets lost an ack and 16 messages of a python-socketio client on long-polling.
 
 `orjson_module`. The JSON module python-socketio and engine.io encode and decode packets
 with: orjson, ~5–10× the standard library's speed. It falls back to the standard library
@@ -184,7 +189,8 @@ async def _poll(self: async_socket.AsyncSocket) -> list:
     if first is None:
         return []
     packets = [first]
-    while not self.queue.empty():
+    limit = _polling_batch[0] if not self.upgraded else None
+    while not self.queue.empty() and (limit is None or len(packets) < limit):
         pkt = self.queue.get_nowait()
         self.queue.task_done()
         if pkt is None:
@@ -194,5 +200,10 @@ async def _poll(self: async_socket.AsyncSocket) -> list:
     return packets
 
 
-def engineio_poll_install() -> None:
+_polling_batch = [16]
+
+
+def engineio_poll_install(*, polling_batch: int = 16) -> None:
+    """Replace engine.io's `AsyncSocket.poll`; a polling GET takes at most `polling_batch` packets."""
+    _polling_batch[0] = polling_batch
     async_socket.AsyncSocket.poll = _poll

@@ -101,7 +101,7 @@ def server_build(*, restore: Restore | None = None, snapshot: Snapshot | None = 
     """Create this process's server (once); connects nothing. `restore`/`snapshot` are the
     application's recovery hooks (used when `settings.RECOVERY`)."""
     if not _server:
-        engineio_poll_install()
+        engineio_poll_install(polling_batch=settings.POLLING_RESPONSE_PACKETS)
         options = dict(
             async_mode="asgi",
             client_manager=client_manager(recovery=settings.RECOVERY),

@@ -9,6 +9,9 @@
   the session closed, with one log line and no traceback; a POST of 20 packets (more
   than engine.io's default of 16, which socket.io-client sends when it batches) is
   handled whole.
+* A long-polling GET's response carries at most `POLLING_RESPONSE_PACKETS` (16) packets, the
+  rest in order in the next: python-engineio's client drops a whole response of more than
+  16 packets (`Payload.max_decode_packets`), acks and messages with it.
 
 The reader is a raw engine.io websocket client (the `websockets` library with a one-message
 queue: once the test stops calling `recv`, the library stops reading the socket, as a
@@ -22,6 +25,8 @@ import json
 import httpx
 import pytest
 from websockets.asyncio.client import connect as ws_connect
+
+from engineio.payload import Payload
 
 from tests.realtime.conftest import SocketClient
 
@@ -92,6 +97,17 @@ def polling_session(http: httpx.Client) -> dict:
     return query
 
 
+def polling_member(http: httpx.Client, room_id: str, username: str) -> dict:
+    """A raw engine.io polling session joined to `room_id` (python-socketio's polling client
+    takes 30 s to disconnect); returns its query parameters."""
+    query = polling_session(http)
+    join = '420["join_room",' + json.dumps({"roomId": room_id, "username": username}) + "]"
+    assert http.post("/socket.io/", params=query, content=join).status_code == 200
+    while not any(p.startswith("430") for p in http.get("/socket.io/", params=query).text.split("\x1e")):
+        pass
+    return query
+
+
 def send_packets(room_id: str, count: int, *, first_id: int) -> str:
     return "\x1e".join(
         f"42{first_id + i}"
@@ -138,3 +154,24 @@ def test_a_polling_post_of_too_many_packets_is_refused_in_one_log_line(guarded_s
     log = guarded_server.log_tail(50_000)
     assert f"polling payload from {query['sid']} refused" in log
     assert "Too many packets in payload\nTraceback" not in log and "post request handler error" not in log
+
+
+async def test_a_polling_response_carries_at_most_sixteen_packets_and_the_rest_follows_in_order(
+    guarded_server, room_id
+):
+    burst = 20
+    with httpx.Client(base_url=guarded_server.url, timeout=30.0) as http:
+        query = polling_member(http, room_id, "poller")
+        sender = await SocketClient(guarded_server.url).connect()
+        try:
+            await sender.join(room_id, "sender")
+            for i in range(burst):  # each ack comes after the copy for the poller was queued
+                assert (await sender.call("send_message", {"roomId": room_id, "message": f"m{i}"}))["ok"] is True
+        finally:
+            await sender.disconnect()
+        first = http.get("/socket.io/", params=query).text
+        second = http.get("/socket.io/", params=query).text
+    assert len(Payload(encoded_payload=first).packets) == 16  # what a python-engineio client decodes
+    packets = first.split("\x1e") + second.split("\x1e")
+    messages = [json.loads(p[2:])[1]["message"] for p in packets if p.startswith('42["receive_message"')]
+    assert messages == [f"m{i}" for i in range(burst)]

@@ -30,7 +30,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from realtime.recovery import offset_parse
 from tests.realtime.conftest import SocketClient
-from tests.realtime.test_backpressure import polling_session, rss_mb
+from tests.realtime.test_backpressure import polling_member, rss_mb
 from tests.realtime.test_sessions import metric
 
 OFFER_BYTES = 60_000
@@ -169,17 +169,6 @@ async def test_a_reader_of_big_room_messages_that_stops_reading_is_cut(tight_ser
         await sender.disconnect()
         await reader.ws.close()
     assert "slow consumer" in tight_server.log_tail(20_000)
-
-
-def polling_member(http: httpx.Client, room_id: str, username: str) -> dict:
-    """A raw engine.io polling session joined to `room_id` (python-socketio's polling client
-    takes 30 s to disconnect); returns its query parameters."""
-    query = polling_session(http)
-    join = '420["join_room",' + json.dumps({"roomId": room_id, "username": username}) + "]"
-    assert http.post("/socket.io/", params=query, content=join).status_code == 200
-    while not any(p.startswith("430") for p in http.get("/socket.io/", params=query).text.split("\x1e")):
-        pass
-    return query
 
 
 def polling_events(http: httpx.Client, query: dict, event: str) -> list:

@@ -23,7 +23,9 @@ replacement as `realtime.delivery.engineio_poll_install`, independent of it):
 * `AsyncSocket.handle_post_request`: a polling body engine.io refuses to decode (more than
   `Payload.max_decode_packets` packets, or not a packet) is one log line, a 400 and a
   closed session — engine.io 4.15.1 logs a traceback, answers 200 and drops every packet
-  of the body;
+  of the body. A body carrying the client's CLOSE answers the session's waiting GET with a
+  NOOP at once, as Node's engine.io does (engine.io 4.15.1 leaves it waiting for the poll
+  timeout, 45 s, and python-engineio's client waits for it before `disconnect` returns);
 * `direct_write(socket, frame, size)` (used by `realtime.delivery`'s room emits, when
   `direct_write=True` was installed): writes a ready websocket frame into the socket's
   server connection (`realtime.wire`) without the queue and the writer task, but only when
@@ -127,12 +129,14 @@ async def _handle_get_request(self: async_socket.AsyncSocket, environ: dict):
 
 async def _handle_post_request(self: async_socket.AsyncSocket, environ: dict) -> None:
     try:
-        return await _original["handle_post_request"](self, environ)
+        await _original["handle_post_request"](self, environ)
     except ValueError as exc:  # the body did not decode into at most max_decode_packets packets
         logger.info("polling payload from %s refused: %s", self.sid, exc)
         _refused("bad_payload")
         await self.close(wait=False, abort=True)  # engine.io's disconnect(sid) would wait for a GET
         raise exceptions.ContentTooLongError() from None  # engine.io answers 400
+    if self.closed and not self.upgraded:  # the body carried the client's CLOSE
+        self.queue.put_nowait(packet.Packet(packet.NOOP))  # answers its waiting GET now
 
 
 class MeteredWebSocket(engineio_asgi.WebSocket):

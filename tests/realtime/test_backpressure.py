@@ -98,8 +98,8 @@ def polling_session(http: httpx.Client) -> dict:
 
 
 def polling_member(http: httpx.Client, room_id: str, username: str) -> dict:
-    """A raw engine.io polling session joined to `room_id` (python-socketio's polling client
-    takes 30 s to disconnect); returns its query parameters."""
+    """A raw engine.io polling session joined to `room_id`, whose GETs the test makes (so it
+    decides when packets are taken); returns its query parameters."""
     query = polling_session(http)
     join = '420["join_room",' + json.dumps({"roomId": room_id, "username": username}) + "]"
     assert http.post("/socket.io/", params=query, content=join).status_code == 200

@@ -169,3 +169,18 @@ async def test_a_websocket_with_a_host_not_allowed_is_refused(server):
     assert refused.value.response.status_code == 403
     async with ws_connect(server.url.replace("http://", "ws://") + path) as allowed:
         assert (await allowed.recv()).startswith("0{")
+
+
+async def test_a_polling_client_that_closes_gets_its_waiting_poll_answered_at_once(server):
+    """Node's engine.io answers the pending GET of a session the client closes with a NOOP;
+    engine.io 4.15.1 alone left it waiting for the poll timeout (then 400)."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=60.0) as http:
+        query = session_query(await http.get("/socket.io/", params=POLLING))
+        assert (await http.post("/socket.io/", params=query, content="40")).status_code == 200
+        assert (await http.get("/socket.io/", params=query)).text.startswith("40")
+        waiting = asyncio.create_task(http.get("/socket.io/", params=query))
+        await asyncio.sleep(0)
+        closing = await http.post("/socket.io/", params=query, content="1")
+        answer = await waiting
+    assert (closing.status_code, closing.text) == (200, "OK")
+    assert (answer.status_code, answer.text) == (200, "6")

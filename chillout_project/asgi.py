@@ -16,7 +16,8 @@ Around everything: `LifespanApp` (lifespan events, for servers that send them) a
 request or socket). `graceful_shutdown_install()` makes SIGTERM under Daphne drain
 in-flight requests before stopping (it only asks Daphne's reactor to call it once running);
 `autobahn_tuning_install()` spares Daphne the formatting of debug lines it never logs
-(per websocket and per frame).
+(per websocket and per frame), `daphne_forms_install()` Twisted's parse of every upload body
+into form arguments Daphne never reads.
 """
 
 import os
@@ -35,6 +36,7 @@ def build_application():
     from chillout_project import mongo
     from chillout_project.autobahn_tuning import autobahn_tuning_install
     from chillout_project.body_limit import BodyLimitMiddleware
+    from chillout_project.daphne_forms import daphne_forms_install
     from chillout_project.lifecycle import LifespanApp, graceful_shutdown_install, startup, startup_hook_add
     from chillout_project.observe import ObservedApp
     from realtime.composition import realtime_build
@@ -54,6 +56,7 @@ def build_application():
     )
     graceful_shutdown_install()
     autobahn_tuning_install()
+    daphne_forms_install()
     return LifespanApp(ObservedApp(SocketIOFirst(sio_app, router), startup=startup))
 
 

@@ -168,6 +168,16 @@ def test_malformed_multipart_is_400(http, room_id):
         headers={"Content-Type": "multipart/form-data; boundary=xx"},
     )
     assert response.status_code == 400
+    assert response.json() == {"error": "incomplete multipart body"}
+
+
+def test_a_multipart_body_without_a_boundary_is_a_json_400(http, room_id):
+    """Under Daphne, Twisted's own form parser once refused it first: a bare HTML 400."""
+    response = http.post(
+        f"/api/room/{room_id}/voice", content=factories.wav(), headers={"Content-Type": "multipart/form-data"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "expected a multipart/form-data body"}
 
 
 def test_bad_room_id_or_username_is_400(upload, room_id):

@@ -3,7 +3,9 @@
 `ObservedApp` wraps the whole ASGI application (asgi.py), so it also sees what never reaches
 Django: Socket.IO's HTTP long-polling and the 413s of `BodyLimitMiddleware`. It times each
 HTTP request from the scope's start to the last body message, and writes one log line with
-method, route, status and duration. Bodies, query strings and raw paths are never logged:
+method, route, status and duration. A request that ends without a response because its
+client disconnected (an upload aborted mid-body, under servers that call the application
+before the body is complete: uvicorn) is logged and counted as 499, not 500. Bodies, query strings and raw paths are never logged:
 paths carry room ids, and bodies carry messages.
 
 The route label is the URL pattern Django matched (`/api/room/<path:room_id>`), not the
@@ -32,6 +34,9 @@ logger = logging.getLogger("chillout.request")
 SCOPE_KEY = "chillout.observe"
 UNMATCHED = "<unmatched>"
 SOCKETIO_ROUTE = "/socket.io/"
+CLIENT_CLOSED_REQUEST = 499
+"""The status logged and counted for a request whose client went away before any response
+(nginx's convention): not a server error, though no response was sent."""
 
 
 class RequestTracker:
@@ -90,8 +95,15 @@ class ObservedApp:
 
         holder = {"route": SOCKETIO_ROUTE if scope["path"].startswith(SOCKETIO_ROUTE) else None}
         scope = {**scope, SCOPE_KEY: holder}
-        status = 500
+        status = None
+        client_gone = False
         started = time.perf_counter()
+
+        async def observed_receive():
+            nonlocal client_gone
+            message = await receive()
+            client_gone = client_gone or message["type"] == "http.disconnect"
+            return message
 
         async def observed_send(message):
             nonlocal status
@@ -102,10 +114,12 @@ class ObservedApp:
         if not long_poll:
             tracker.started()
         try:
-            await self.app(scope, receive, observed_send)
+            await self.app(scope, observed_receive, observed_send)
         finally:
             if not long_poll:
                 tracker.finished()
+            if status is None:
+                status = CLIENT_CLOSED_REQUEST if client_gone else 500
             seconds = time.perf_counter() - started
             route = holder["route"] or (UNMATCHED if status != 413 else "<body-limit>")
             method = scope["method"]

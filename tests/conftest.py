@@ -144,6 +144,23 @@ def embedded_db(tmp_path_factory):
     database.stop()
 
 
+@pytest.fixture
+def private_db_dir(tmp_path):
+    """`private_db_dir()`: an embedded database of this test only, on one data directory (the
+    session's is shared and must not be killed); call again after a SIGKILL to restart it on
+    the same data. Every one started is stopped at the end."""
+    started = []
+
+    def start():
+        database = start_or_reuse(tmp_path / "db", ttl_sweep_seconds=60.0)
+        started.append(database)
+        return database
+
+    yield start
+    for database in started:
+        database.stop()
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(embedded_db) -> str:
     return f"{embedded_db.uri}/chillout_test"

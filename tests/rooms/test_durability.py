@@ -4,8 +4,8 @@ The worst moment: every `send_message` has been answered `ok: true`, and the dat
 SIGKILLed at once, before it could flush anything on its own. On restart (same data
 directory) every acknowledged message must be in the history, exactly once.
 
-The database here is a private embedded one (the session's is shared by every test and
-must not be killed); the server under test points at it with `MONGO_URI`. The messages go
+The database here is a private embedded one (`private_db_dir`: the session's is shared by
+every test and must not be killed); the server under test points at it with `MONGO_URI`. The messages go
 out concurrently, so the server's grouped inserts (rooms/writes.py) are exercised too: a
 group is acknowledged by one write command, and its durability must cover all of it.
 """
@@ -18,29 +18,12 @@ import signal
 from collections import Counter
 
 import httpx
-import pytest
 from pymongo import MongoClient
 
-from chillout_project.embedded_db import start_or_reuse
 from tests.realtime.conftest import SocketClient
 
 MESSAGES = 40
 DB_NAME = "chillout_durability"
-
-
-@pytest.fixture
-def private_db_dir(tmp_path):
-    """A data directory for a database of this test only; every server started on it is stopped."""
-    started = []
-
-    def start():
-        database = start_or_reuse(tmp_path / "db", ttl_sweep_seconds=60.0)
-        started.append(database)
-        return database
-
-    yield start
-    for database in started:
-        database.stop()
 
 
 async def send_acknowledged(url: str, room_id: str, count: int) -> list[str]:

@@ -11,16 +11,24 @@ connection; one reader task reads the replies and resolves the futures in the or
 were written, which is the order Redis answers on one connection: ~20 µs per command, and
 concurrent commands share the round trip.
 
+Per command, what remains is packing it (`hiredis.pack_command`, C: ~2 µs where redis-py's
+asyncio `pack_command` takes ~20 for the recovery log's 14 arguments) and one future. The
+reply timeout is one watchdog timer per connection, not a timer per command: the watchdog
+looks at the oldest command waiting (replies come in order, so it is the first to be late)
+and re-arms itself for when that one would be late.
+
 Failure. A command that gets no reply within `timeout` (a hung Redis) or a connection error
 fails every command still waiting (their replies could no longer be matched) and drops the
 connection; the next command connects again. An error reply (`ResponseError`) fails only its
-own command.
+own command. A caller cancelled while waiting leaves its future in the queue, cancelled: its
+reply is read and dropped in turn.
 
 Relies on redis-py 8.1's `Connection.send_packed_command` writing its bytes before its first
 suspension when the connection is open and has no `socket_timeout` (the sends are tasks
-started in the order of the queue, so that order is the order on the wire); `redis_pipe_version_check` refuses other
-versions and tests/scale/test_room_channels.py checks that concurrent commands get their
-own replies.
+started in the order of the queue, so that order is the order on the wire), and on hiredis
+3.5's `pack_command` packing as redis-py does; `redis_pipe_version_check` refuses other
+versions, tests/unit/test_redis_pipe.py compares the two packings and
+tests/scale/test_room_channels.py checks that concurrent commands get their own replies.
 """
 
 from __future__ import annotations
@@ -31,20 +39,23 @@ import hashlib
 import math
 from importlib.metadata import version
 
+import hiredis
 from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-SUPPORTED_REDIS = ("8.1.0",)
+SUPPORTED = {"redis": ("8.1.0",), "hiredis": ("3.5.0",)}
 
 
 def redis_pipe_version_check() -> None:
-    installed = version("redis")
-    if installed not in SUPPORTED_REDIS:
-        raise RuntimeError(
-            f"realtime.redis_pipe relies on redis {SUPPORTED_REDIS}'s Connection, not the installed {installed}: "
-            "check that send_packed_command still writes before its first await, then add the version"
-        )
+    for name, checked in SUPPORTED.items():
+        installed = version(name)
+        if installed not in checked:
+            raise RuntimeError(
+                f"realtime.redis_pipe relies on {name} {checked}, not the installed {installed}: check that "
+                "send_packed_command still writes before its first await and that hiredis.pack_command packs "
+                "as redis-py does, then add the version"
+            )
 
 
 class PipelinedRedis:
@@ -56,34 +67,50 @@ class PipelinedRedis:
         self.timeout = timeout
         self._connection = None
         self._connecting = asyncio.Lock()
-        self._pending: collections.deque[asyncio.Future] = collections.deque()
+        self._pending: collections.deque[tuple[asyncio.Future, float]] = collections.deque()  # (reply, sent at)
         self._reader: asyncio.Task | None = None
         self._unsent: list[bytes] = []
         self._flush_scheduled = False
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def _connected(self):
         if self._connection is None or not self._connection.is_connected:
             async with self._connecting:
                 if self._connection is None or not self._connection.is_connected:
                     connection = self.pool.make_connection()
-                    await connection.connect()
+                    try:  # connecting also waits for replies (CLIENT SETINFO): bounded like a command
+                        async with asyncio.timeout(self.timeout):
+                            await connection.connect()
+                    except TimeoutError:
+                        await connection.disconnect(nowait=True)
+                        raise RedisConnectionError(f"no reply from Redis within {self.timeout} s") from None
                     self._connection = connection
         return self._connection
 
     async def call(self, *command):
         connection = await self._connected()
-        reply = asyncio.get_running_loop().create_future()
-        self._pending.append(reply)
-        self._unsent.extend(connection.pack_command(*command))
+        loop = asyncio.get_running_loop()
+        reply = loop.create_future()
+        self._pending.append((reply, loop.time()))
+        self._unsent.append(hiredis.pack_command(command))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await asyncio.shield(reply)
-        except TimeoutError:
-            self._fail(connection, RedisConnectionError(f"no reply from Redis within {self.timeout} s"))
-            raise
+            loop.call_soon(self._flush)
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self.timeout, self._watch)
+        return await reply
+
+    def _watch(self) -> None:
+        """Fail the connection if the oldest waiting command is late, else look again when it would be."""
+        self._watchdog = None
+        if self._connection is None or not self._pending:
+            return
+        late_at = self._pending[0][1] + self.timeout
+        loop = asyncio.get_running_loop()
+        if loop.time() >= late_at:
+            self._fail(self._connection, RedisConnectionError(f"no reply from Redis within {self.timeout} s"))
+        else:
+            self._watchdog = loop.call_at(late_at, self._watch)
 
     def _flush(self) -> None:
         """Write every command queued in this turn of the loop at once (one system call).
@@ -108,14 +135,14 @@ class PipelinedRedis:
             try:
                 response = await connection.read_response(timeout=math.inf)
             except ResponseError as error:
-                reply = self._pending.popleft()
+                reply, _ = self._pending.popleft()
                 if not reply.done():
                     reply.set_exception(error)
                 continue
             except BaseException as error:
                 self._fail(connection, error)
                 return
-            reply = self._pending.popleft()
+            reply, _ = self._pending.popleft()
             if not reply.done():
                 reply.set_result(response)
 
@@ -126,7 +153,10 @@ class PipelinedRedis:
         self._connection = None
         self._unsent = []
         pending, self._pending = self._pending, collections.deque()
-        for reply in pending:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        for reply, _ in pending:
             if not reply.done():
                 reply.set_exception(RedisConnectionError(str(error) or type(error).__name__))
                 reply.exception()  # retrieved: nobody may be waiting on it any more
@@ -144,6 +174,9 @@ class PipelinedRedis:
         return run
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.disconnect()

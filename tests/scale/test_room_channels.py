@@ -185,6 +185,69 @@ async def test_pipelined_commands_each_get_their_own_reply(redis_url):
     await pipe.close()
 
 
+async def test_a_pipelined_caller_cancelled_while_waiting_leaves_the_others_their_replies(redis_url):
+    from realtime.redis_pipe import PipelinedRedis
+
+    pipe = PipelinedRedis(redis_url)
+    echo = pipe.script("return ARGV[1]")
+    tasks = [asyncio.ensure_future(echo(keys=[], args=[f"v{i}"])) for i in range(200)]
+    await asyncio.sleep(0)  # every command queued
+    for task in tasks[::3]:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for i, result in enumerate(results):
+        assert isinstance(result, asyncio.CancelledError) if i % 3 == 0 else result == f"v{i}"
+    assert await echo(keys=[], args=["after"]) == "after"
+    await pipe.close()
+
+
+async def test_a_stalled_redis_fails_every_waiting_command_once_the_oldest_is_late(redis_url):
+    """`CLIENT PAUSE` stalls the real Redis: a command waits past `timeout`, so it and the one
+    queued after it fail (their replies could no longer be matched); once Redis answers again,
+    the next command connects again and gets its reply."""
+    from redis import asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from realtime.redis_pipe import PipelinedRedis
+
+    pipe = PipelinedRedis(redis_url, timeout=0.5)
+    other = aioredis.Redis.from_url(redis_url)
+    assert await pipe.call("PING") == "PONG"
+    await other.execute_command("CLIENT", "PAUSE", "2000", "ALL")  # a paused client cannot unpause: it ends by itself
+    await other.aclose()
+    first = asyncio.ensure_future(pipe.call("PING"))
+    await asyncio.sleep(0.2)
+    second = asyncio.ensure_future(pipe.call("PING"))
+    results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 10)
+    assert all(isinstance(r, RedisConnectionError) for r in results), results
+    assert [r.args[0] for r in results] == ["no reply from Redis within 0.5 s"] * 2
+    pipe.timeout = 10.0  # the pause's end, not a timeout, answers this one
+    assert await pipe.call("PING") == "PONG"
+    await pipe.close()
+
+
+async def test_a_redis_that_never_answers_the_connect_fails_the_command_once_late():
+    """A listener that accepts and reads but never replies: redis-py's connect waits for
+    replies too (CLIENT SETINFO), so the connect is bounded by `timeout` like a command."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from realtime.redis_pipe import PipelinedRedis
+
+    async def swallow(reader, writer):
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    hung = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    pipe = PipelinedRedis(f"redis://127.0.0.1:{hung.sockets[0].getsockname()[1]}/0", timeout=0.5)
+    with pytest.raises(RedisConnectionError) as refused:
+        await asyncio.wait_for(pipe.call("PING"), 10)
+    assert refused.value.args[0] == "no reply from Redis within 0.5 s"
+    await pipe.close()
+    hung.close()
+    await hung.wait_closed()
+
+
 async def test_joins_and_leaves_racing_each_other_end_on_the_subscription_membership_says(
     channels_pair, clients, room_id
 ):

@@ -40,12 +40,12 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
 
 import orjson
 from redis import asyncio as aioredis
 
 from chillout_project import metrics
+from chillout_project.versions import versions_require
 from realtime.delivery import orjson_module
 from realtime.redis_pipe import PipelinedRedis
 
@@ -65,13 +65,7 @@ Message = Callable[[str], "tuple[str, str]"]
 
 
 def pubsub_version_check() -> None:
-    for package, versions in SUPPORTED.items():
-        installed = version(package)
-        if installed not in versions:
-            raise RuntimeError(
-                f"realtime.pubsub relies on {package} {versions}, not the installed {installed}: "
-                "check the manager API / asyncio PubSub behaviour it uses, then add the version"
-            )
+    versions_require(SUPPORTED, user="realtime.pubsub", recheck="the manager API / asyncio PubSub behaviour it uses")
 
 
 def _header(*, origin: str, target: str, skip: list[str], token: str) -> str:

@@ -45,13 +45,13 @@ import base64
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from importlib.metadata import version
 
 import socketio
 from bidict import ValueDuplicationError
 from engineio import base_server as eio_base
 from socketio import packet
 
+from chillout_project.versions import versions_require
 from realtime.recovery import LoggedEvent, Offset, RecoveryLog, RecoverySession, offset_parse
 
 SUPPORTED_SOCKETIO = ("5.18.1",)
@@ -71,12 +71,8 @@ LogRoom = Callable[[str], "str | None"]
 
 
 def socketio_version_check() -> None:
-    installed = version("python-socketio")
-    if installed not in SUPPORTED_SOCKETIO:
-        raise RuntimeError(
-            f"realtime.recovery_server overrides private methods of python-socketio {SUPPORTED_SOCKETIO}, "
-            f"not of the installed {installed}: check them against the new version, then add it"
-        )
+    versions_require({"python-socketio": SUPPORTED_SOCKETIO}, user="realtime.recovery_server",
+                     recheck="the private methods of python-socketio it overrides")  # fmt: skip
 
 
 def pid_new() -> str:

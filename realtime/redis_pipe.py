@@ -37,25 +37,21 @@ import asyncio
 import collections
 import hashlib
 import math
-from importlib.metadata import version
 
 import hiredis
 from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
+from chillout_project.versions import versions_require
+
 SUPPORTED = {"redis": ("8.1.0",), "hiredis": ("3.5.0",)}
 
 
 def redis_pipe_version_check() -> None:
-    for name, checked in SUPPORTED.items():
-        installed = version(name)
-        if installed not in checked:
-            raise RuntimeError(
-                f"realtime.redis_pipe relies on {name} {checked}, not the installed {installed}: check that "
-                "send_packed_command still writes before its first await and that hiredis.pack_command packs "
-                "as redis-py does, then add the version"
-            )
+    versions_require(SUPPORTED, user="realtime.redis_pipe",
+                     recheck="that send_packed_command still writes before its first await and that "
+                             "hiredis.pack_command packs as redis-py does")  # fmt: skip
 
 
 class PipelinedRedis:

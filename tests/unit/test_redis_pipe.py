@@ -7,9 +7,13 @@ from redis.asyncio.connection import Connection
 from realtime.redis_pipe import SUPPORTED, redis_pipe_version_check
 
 
-def test_the_installed_redis_and_hiredis_are_the_versions_checked():
+def test_the_installed_redis_and_hiredis_are_the_versions_checked(monkeypatch):
+    """Fails when redis or hiredis changes: re-check realtime.redis_pipe, then add the version."""
     redis_pipe_version_check()
     assert set(SUPPORTED) == {"redis", "hiredis"}
+    monkeypatch.setitem(SUPPORTED, "hiredis", ("0.0.1",))
+    with pytest.raises(RuntimeError, match="^realtime.redis_pipe relies on hiredis"):
+        redis_pipe_version_check()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,22 @@
+"""Refusing to run on library versions a reach into their internals was not checked against.
+
+A module that relies on a library's private behaviour keeps a table of the versions it was
+checked against and calls `versions_require` when it is built (not at import): an upgrade
+then fails at start with what to re-check, instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+
+def versions_require(supported: dict[str, tuple[str, ...]], *, user: str, recheck: str) -> None:
+    """Raise RuntimeError unless each distribution in `supported` is installed at one of its
+    versions; `user` names the module relying on them, `recheck` what to verify on a new one."""
+    for distribution, checked in supported.items():
+        installed = metadata.version(distribution)
+        if installed not in checked:
+            raise RuntimeError(
+                f"{user} relies on {distribution} {checked}, not the installed {installed}: "
+                f"check {recheck}, then add the version"
+            )

@@ -7,7 +7,8 @@ shutdown hook and, with `REDIS_URL`, the heartbeat and reaper when asgi.py build
 never imports an app.
 
 Start. Daphne sends no ASGI lifespan events, so `startup()` (the startup hooks, e.g. the
-database connection, in a worker thread; then the background loops) runs on the first HTTP
+database connection, in a worker thread; then the background loops; then the garbage
+collector's tuning, `chillout_project.gc_tuning`) runs on the first HTTP
 request or websocket connection (`ObservedApp` awaits it before passing the request on), on
 the server's own event loop. Servers that do send lifespan events (uvicorn) run it at
 `lifespan.startup` instead (`LifespanApp`). Concurrent first requests wait for the same
@@ -47,6 +48,7 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
+from chillout_project.gc_tuning import gc_tune
 from chillout_project.observe import tracker
 
 logger = logging.getLogger(__name__)
@@ -160,6 +162,7 @@ async def _startup_run() -> None:
     for hook in _startup_hooks:
         await asyncio.to_thread(hook)
     background.start()
+    gc_tune(settings.GC_THRESHOLDS)
 
 
 class LifespanApp:

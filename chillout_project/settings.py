@@ -10,6 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from chillout_project.gc_tuning import gc_thresholds_parse
 from chillout_project.write_concern import write_concern_from_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -132,6 +133,12 @@ PURGE_LEASE_SECONDS = env.float("PURGE_LEASE_SECONDS", default=900.0)
 
 # On SIGTERM: seconds to let in-flight HTTP requests finish before the server stops.
 SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=30.0)
+# The cyclic garbage collector's thresholds once the process has started, after freezing the
+# startup objects (chillout_project/gc_tuning.py); "default" = CPython's own (700,10,10).
+try:
+    GC_THRESHOLDS = gc_thresholds_parse(env.str("GC_THRESHOLDS", default="50000,50,100"))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 # --- CORS (REST and Socket.IO) -----------------------------------------------------
 

@@ -78,3 +78,9 @@ def test_one_json_log_line_per_request_without_bodies(open_server, room_id):
 def test_plain_log_line(server, http, room_id):
     http.get("/api/health")
     assert "chillout.request GET /api/health 200 " in server.log_wait("chillout.request GET /api/health 200 ")
+
+
+def test_the_started_process_freezes_its_startup_objects_and_tunes_the_collector(open_server):
+    assert httpx.get(f"{open_server.url}/api/health", timeout=10).status_code == 200  # started by now
+    log = open_server.log_wait("garbage collector: ")
+    assert "startup objects frozen, thresholds (50000, 50, 100)" in log

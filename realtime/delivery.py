@@ -1,6 +1,7 @@
 """The cost of delivering one packet to one socket: what python-socketio does per copy, made cheaper.
 
-`DirectEmitManager`. python-socketio's room emit encodes the packet once, then creates one
+`DirectEmitManager` (on `realtime.room_index.IndexedRoomsManager`: a disconnect costs the
+socket's own rooms). python-socketio's room emit encodes the packet once, then creates one
 asyncio task per recipient just to put it on that socket's queue, and waits for all of
 them. Putting on an engine.io socket's queue (unbounded) never suspends, so the tasks buy
 nothing: this manager awaits the sends one after the other, in recipient order. With a
@@ -44,13 +45,13 @@ import json
 from types import SimpleNamespace
 
 import orjson
-import socketio
 from engineio import async_socket, exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from socketio import packet
 
 from chillout_project import metrics
 from realtime.backpressure import direct_write
+from realtime.room_index import IndexedRoomsManager
 from realtime.wire import text_frame
 
 
@@ -71,7 +72,7 @@ def _loads(text):
 orjson_module = SimpleNamespace(dumps=_dumps, loads=_loads)
 
 
-class DirectEmitManager(socketio.AsyncManager):
+class DirectEmitManager(IndexedRoomsManager):
     async def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, **kwargs):
         """Send one encoded event to every participant of `room` (or to one sid)."""
         if callback is not None or namespace not in self.rooms:

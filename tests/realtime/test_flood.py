@@ -3,7 +3,8 @@
 * 20,000 packets in back-to-back polling POSTs, and 20,000 frames over one websocket:
   the flooding socket is cut (MAX_PENDING_EVENTS, or as a slow consumer since it never
   reads), its session is gone, and a client in another room keeps being answered during
-  the flood. Its round-trip latency is printed (run with `-s`), never asserted;
+  the flood (every one of its messages acknowledged). Its latency meanwhile is measured by
+  bench/flood.py, not here;
 * `join_room` / `leave_room` have their own token bucket (JOIN_RATE / JOIN_BURST);
 * an offer over MAX_RELAY_BYTES is refused with an ack error and not relayed.
 
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
-import time
 
 import httpx
 import pytest
@@ -45,35 +44,32 @@ def rss_mb(pid: int) -> float:
         return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
 
 
-async def echo_while(url: str, room_id: str, flood) -> tuple[list[float], list[float], object]:
-    """Round trips (ms) of `send_message` in `room_id` before and during `flood()`; its result."""
+async def echo_while(url: str, room_id: str, flood) -> tuple[int, object]:
+    """`send_message` in `room_id`, one after the other, while `flood()` runs and once after
+    it; returns how many were acknowledged `ok` (each one is awaited: none may be lost) and
+    the flood's result. How long they took is bench/flood.py's figure, not this test's."""
     echo = await SocketClient(url).connect()
     try:
         await echo.join(room_id, "echo")
 
-        async def round_trip(i: int) -> float:
-            started = time.perf_counter()
+        async def echoed(i: int) -> None:
             ack = await echo.call("send_message", {"roomId": room_id, "message": f"echo {i}"}, timeout=60)
             assert ack["ok"] is True, ack
-            return (time.perf_counter() - started) * 1000
 
-        quiet = [await round_trip(i) for i in range(20)]
         task = asyncio.create_task(flood())
-        during = []
+        answered = 0
         while not task.done():
-            during.append(await round_trip(len(during)))
+            await echoed(answered)
+            answered += 1
         result = await task
-        during.append(await round_trip(-1))  # and after it
-        return quiet, during, result
+        await echoed(-1)  # and after it
+        return answered + 1, result
     finally:
         await echo.disconnect()
 
 
-def report(what: str, quiet: list[float], during: list[float], extra: str) -> None:
-    print(
-        f"\n{what}: echo round trip quiet median {statistics.median(quiet):.1f} ms; during the flood "
-        f"n={len(during)} median {statistics.median(during):.1f} ms, max {max(during):.1f} ms; {extra}"
-    )
+def report(what: str, answered: int, extra: str) -> None:
+    print(f"\n{what}: {answered} echo messages answered during and after the flood; {extra}")
 
 
 async def test_twenty_thousand_packets_in_back_to_back_polling_posts(flood_server, room_id, mongo):
@@ -93,7 +89,7 @@ async def test_twenty_thousand_packets_in_back_to_back_polling_posts(flood_serve
                 statuses.append((await http.post("/socket.io/", params=query, content=body)).status_code)
             return statuses
 
-        quiet, during, statuses = await echo_while(flood_server.url, f"{room_id}-echo", flood)
+        answered, statuses = await echo_while(flood_server.url, f"{room_id}-echo", flood)
         assert (await http.get("/socket.io/", params=query)).status_code == 400  # the flooder's session is gone
     accepted = statuses.count(200)
     assert accepted < len(statuses) and set(statuses) == {200, 400}, statuses
@@ -102,7 +98,7 @@ async def test_twenty_thousand_packets_in_back_to_back_polling_posts(flood_serve
     assert stored <= accepted * PACKETS_PER_POST
     cuts = {r: metric(flood_server, "chillout_socket_disconnects_total", reason=r) - cut_before[r] for r in cut_before}
     assert sum(cuts.values()) == 1, cuts
-    report("polling flood", quiet, during,
+    report("polling flood", answered,
            f"{accepted} POSTs of {PACKETS_PER_POST} accepted before the cut, {len(statuses) - accepted} refused (400), "
            f"{stored} messages stored, cut as {[r for r, n in cuts.items() if n]}, "
            f"server RSS {rss_before:.0f} -> {rss_mb(flood_server.process.pid):.0f} MB")  # fmt: skip
@@ -130,14 +126,14 @@ async def test_twenty_thousand_frames_over_a_websocket(flood_server, room_id, mo
             except ConnectionClosed:
                 return sent, True
 
-        quiet, during, (sent, cut) = await echo_while(flood_server.url, f"{room_id}-echo", flood)
+        answered, (sent, cut) = await echo_while(flood_server.url, f"{room_id}-echo", flood)
     finally:
         await ws.close()
     assert cut
     stored = mongo.messages.count_documents({"roomId": room_id})
     assert stored < FLOOD_PACKETS
     assert metric(flood_server, "chillout_socket_disconnects_total", reason="too_many_pending") - cut_before == 1
-    report("websocket flood", quiet, during,
+    report("websocket flood", answered,
            f"{sent} frames written before the connection closed, {stored} messages stored, "
            f"server RSS {rss_before:.0f} -> {rss_mb(flood_server.process.pid):.0f} MB")  # fmt: skip
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from importlib import metadata
+
+from chillout_project.versions import distribution_version
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def daphne_forms_install() -> bool:
     module = sys.modules.get(MODULE)
     if module is None:
         return False
-    version = metadata.version("daphne")
+    version = distribution_version("daphne")
     if version != DAPHNE_VERSION_TESTED or not twisted_takes_the_switch():
         logger.warning("Daphne %s: request bodies still parsed by Twisted (checked against %s)", version,
                        DAPHNE_VERSION_TESTED)  # fmt: skip

@@ -47,11 +47,12 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from importlib import metadata
 
 import orjson
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
+
+from chillout_project.versions import distribution_version
 
 DAPHNE_VERSION_TESTED = "4.2.3"
 UVICORN_VERSION_TESTED = "0.54.0"
@@ -201,17 +202,6 @@ class TransportDrain:
             await paused.wait()
         if self.stopped:
             raise ConnectionError("connection lost while waiting for it to drain")
-
-
-@functools.cache
-def distribution_version(distribution: str) -> str | None:
-    """The installed version of `distribution`, read once per process: reading a
-    distribution's metadata costs ~0.3 ms (files, an e-mail header parse), and this is
-    asked for every websocket that opens (`daphne_drain`, `server_transport_abort`)."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def daphne_protocol(send: Callable) -> object | None:

@@ -38,7 +38,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from realtime.guards import daphne_protocol, distribution_version, uvicorn_protocol
+from chillout_project.versions import distribution_version
+from realtime.guards import daphne_protocol, uvicorn_protocol
 
 AUTOBAHN_VERSION_TESTED = "26.10.2"
 TWISTED_VERSION_TESTED = "26.10.0"

@@ -3,21 +3,36 @@ PYTHON ?= python3
 PORT ?= 5000
 VENV ?= .venv
 
-.PHONY: run test system-deps
+.PHONY: run test lock upgrade system-deps
+
+# Installs take exactly the locked graph (requirements/*.txt: every package pinned, with hashes).
+INSTALL = $(VENV)/bin/pip install --quiet --require-hashes --no-deps
 
 run:  ## install into .venv and serve on http://localhost:$(PORT) with the embedded database
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --pre -r requirements/embedded.txt
+	$(INSTALL) -r requirements/embedded.txt
 	$(VENV)/bin/python manage.py runserver 0.0.0.0:$(PORT)
 
 test: system-deps  ## install everything (Python, Node, Redis, nginx, chromium); the import layers (.importlinter); the unit tier; every other test under Daphne, then uvicorn
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --pre -r requirements/dev.txt
+	$(INSTALL) -r requirements/dev.txt
 	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest tests/unit  # the fast tier first: pure code, no server, once
 	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest --ignore=tests/unit
 	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest --ignore=tests/unit
+
+lock:  ## re-compile requirements/*.txt from requirements/*.in (locked versions that still fit are kept)
+	test -x $(VENV)/bin/uv || { test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); $(INSTALL) -r requirements/dev.txt; }
+	$(VENV)/bin/python requirements/relock.py --uv $(VENV)/bin/uv
+
+upgrade:  ## re-lock to the newest releases, install them, and show what that costs: the tunings whose checked versions moved, the unit tier, a short bench
+	test -x $(VENV)/bin/uv || { test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); $(INSTALL) -r requirements/dev.txt; }
+	$(VENV)/bin/python requirements/relock.py --uv $(VENV)/bin/uv --upgrade
+	$(INSTALL) -r requirements/dev.txt
+	-$(VENV)/bin/python -m chillout_project.tunings requirements/dev.txt
+	-$(VENV)/bin/python -m pytest tests/unit -q
+	-$(VENV)/bin/python bench/tunings.py --repeat 1
 
 # The scale-out tests start their own redis-server and nginx, the browser tests Debian's
 # chromium (Debian packages); nothing needs to be running. Installed with apt-get when

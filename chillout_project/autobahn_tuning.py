@@ -29,7 +29,7 @@ from importlib import metadata
 
 logger = logging.getLogger(__name__)
 
-AUTOBAHN_VERSION_TESTED = "26.10.2"
+AUTOBAHN_VERSION_TESTED = "26.11.1"  # re-checked from 26.10.2: only HTTP header parsing changed (stricter, #2034)
 MODULE = "autobahn.websocket.protocol"
 DEFERRED = ("pformat", "hltype", "hlval")  # names in MODULE called only for DEBUG-line arguments
 

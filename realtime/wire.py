@@ -8,7 +8,7 @@ one loop iteration later; uvicorn: websockets' `Frame.serialize`), and reaching 
 `send` at all takes engine.io's per-socket queue and a writer-task wake-up. A `Wire` writes
 the ready frame into the server's connection object instead, as the server itself would:
 
-* `DaphneWire` (Daphne 4.2.3 on autobahn 26.10.2 and Twisted 26.10.0, plain TCP or UNIX
+* `DaphneWire` (Daphne 4.2.3 on autobahn 26.11.1 and Twisted 26.10.0, plain TCP or UNIX
   socket): when Twisted holds nothing unsent for the connection, the frame is sent at once
   with the transport's own `writeSomeData` (one `send` syscall, no writer registration);
   what the kernel does not take, or a frame behind data Twisted still holds, goes through
@@ -41,7 +41,7 @@ from collections.abc import Callable
 from chillout_project.versions import distribution_version
 from realtime.guards import daphne_protocol, uvicorn_protocol
 
-AUTOBAHN_VERSION_TESTED = "26.10.2"
+AUTOBAHN_VERSION_TESTED = "26.11.1"  # re-checked from 26.10.2: only HTTP header parsing changed (stricter, #2034)
 TWISTED_VERSION_TESTED = "26.10.0"
 WEBSOCKETS_VERSION_TESTED = "17.4"
 

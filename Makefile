@@ -26,13 +26,11 @@ lock:  ## re-compile requirements/*.txt from requirements/*.in (locked versions 
 	test -x $(VENV)/bin/uv || { test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); $(INSTALL) -r requirements/dev.txt; }
 	$(VENV)/bin/python requirements/relock.py --uv $(VENV)/bin/uv
 
-upgrade:  ## re-lock to the newest releases, install them, and show what that costs: the tunings whose checked versions moved, the unit tier, a short bench
+upgrade:  ## re-lock to the newest releases, install them, run the unit tier (its version tests name each tuning whose checked version moved)
 	test -x $(VENV)/bin/uv || { test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); $(INSTALL) -r requirements/dev.txt; }
 	$(VENV)/bin/python requirements/relock.py --uv $(VENV)/bin/uv --upgrade
 	$(INSTALL) -r requirements/dev.txt
-	-$(VENV)/bin/python -m chillout_project.tunings requirements/dev.txt
-	-$(VENV)/bin/python -m pytest tests/unit -q
-	-$(VENV)/bin/python bench/tunings.py --repeat 1
+	$(VENV)/bin/python -m pytest tests/unit -q
 
 # The scale-out tests start their own redis-server and nginx, the browser tests Debian's
 # chromium (Debian packages); nothing needs to be running. Installed with apt-get when

@@ -71,6 +71,11 @@ async def polling_open(http: httpx.AsyncClient) -> dict:
     return polling_query(await polling_handshake(http))
 
 
+async def polling_fill(http: httpx.AsyncClient, count: int) -> list[dict]:
+    """`count` bare polling sessions (e.g. an IP's whole cap); their queries."""
+    return [await polling_open(http) for _ in range(count)]
+
+
 async def polling_refused(http: httpx.AsyncClient) -> None:
     """A polling handshake refused for the per-IP cap: engine.io's 401 JSON."""
     response = await polling_handshake(http)
@@ -82,6 +87,11 @@ async def polling_close(http: httpx.AsyncClient, query: dict) -> None:
     """Close a polling session as a client does: engine.io's CLOSE packet."""
     response = await http.post("/socket.io/", params=query, content="1")
     assert (response.status_code, response.text) == (200, "OK")
+
+
+async def polling_close_all(http: httpx.AsyncClient, queries: list[dict]) -> None:
+    for query in queries:
+        await polling_close(http, query)
 
 
 async def connect_polling(http: httpx.AsyncClient, query: dict) -> str:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+import socketio
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
@@ -24,6 +27,8 @@ from tests.engineio_sessions import (
     connect_websocket,
     metric,
     polling_close,
+    polling_close_all,
+    polling_fill,
     polling_handshake,
     polling_open,
     polling_query,
@@ -34,7 +39,10 @@ from tests.engineio_sessions import (
     websocket_open,
     websocket_refused,
 )
+from tests.realtime.conftest import SocketClient
 
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+NODE_WAIT = 90.0  # a guard against a hang only
 CAP = 20
 DEADLINE_CAP = 3
 
@@ -173,6 +181,74 @@ async def test_sessions_closed_at_their_deadline_give_their_slots_back(impatient
             await polling_close(http, query)
     await ws.close()
     await sessions_wait(url, 0)
+
+
+@pytest.mark.parametrize(
+    ("transport", "raised", "seen"),
+    [
+        # engine.io's JSON body reaches python-socketio's `connect_error` handler on polling...
+        ("polling", "Unexpected status code 401 in server response", [TOO_MANY]),
+        # ...but a refused websocket upgrade has no body: only aiohttp's failure
+        ("websocket", "Connection error", ["Connection error"]),
+    ],
+)
+async def test_python_socketio_client_past_the_cap(capped, transport, raised, seen):
+    refused_before = refused_count(capped.url)
+    async with httpx.AsyncClient(base_url=capped.url, timeout=30.0) as http:
+        held = await polling_fill(http, CAP)
+        client = SocketClient(capped.url, transports=(transport,))
+        with pytest.raises(socketio.exceptions.ConnectionError, match=f"^{raised}$"):
+            await client.connect()
+        assert client.connect_errors == seen
+        assert refused_count(capped.url) - refused_before == 1
+        await polling_close_all(http, held)
+
+
+async def node_line(process: asyncio.subprocess.Process) -> dict:
+    line = await asyncio.wait_for(process.stdout.readline(), NODE_WAIT)
+    assert line, f"node ended: {(await process.stderr.read()).decode()}"
+    return json.loads(line)
+
+
+@pytest.mark.parametrize(
+    ("transport", "error"),
+    [
+        # the TransportError carries the status and, in its XHR, engine.io's JSON body
+        ("polling", {"message": "xhr poll error", "type": "TransportError", "description": 401, "status": 401,
+                     "body": '{"message":"too many connections"}'}),
+        # the web client's transport: the upgrade's 403 and nothing more (a browser sees less:
+        # its WebSocket error event has no message)
+        ("websocket", {"message": "websocket error", "type": "TransportError",
+                       "description": "Unexpected server response: 403", "status": None, "body": None}),
+    ],
+)  # fmt: skip
+async def test_socket_io_client_past_the_cap_retries_until_a_slot_is_free(capped, transport, error):
+    """socket.io-client 4.8 (the web client's library) treats a refused handshake as a
+    transport error: `connect_error`, then its own reconnection, which gets in as soon as a
+    slot is free (a CONNECT_ERROR from the server would have stopped it for good)."""
+    node = shutil.which("node")
+    assert node, "node is not installed; the Node compatibility tests need Node 20+"
+    assert (NODE_DIR / "node_modules" / "socket.io-client").is_dir(), "run `npm ci --prefix tests/node` before pytest"
+    refused_before = refused_count(capped.url)
+    async with httpx.AsyncClient(base_url=capped.url, timeout=30.0) as http:
+        held = await polling_fill(http, CAP)
+        process = await asyncio.create_subprocess_exec(
+            node, str(NODE_DIR / "refused_flow.mjs"), capped.url, transport, cwd=NODE_DIR,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert await node_line(process) == {"event": "connect_error", **error}
+            await polling_close(http, held.pop())
+            connected = await node_line(process)
+            assert await asyncio.wait_for(process.wait(), NODE_WAIT) == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert connected == {"event": "connect", "errors": connected["errors"], "transport": transport}
+        # every attempt before the slot came back was one refused handshake, counted once
+        assert refused_count(capped.url) - refused_before == connected["errors"] >= 1
+        await polling_close_all(http, held)
 
 
 def test_a_session_that_never_connects_is_closed_at_its_deadline(impatient_server):

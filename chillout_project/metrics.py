@@ -8,8 +8,8 @@ room id, a username or a raw path, which would make the number of series unbound
 
 The Socket.IO metrics are defined here but fed by `realtime/`: it calls
 `socket_connected()` / `socket_disconnected()`, `rooms_online_set()`,
-`socket_event_record()` (which also writes the event's log line), `socket_cut()` and
-`session_refused()`, and nothing else.
+`socket_event_record()` (which also writes the event's log line), `socket_cut()`,
+`session_refused()`, `session_opened()` / `session_closed()`, and nothing else.
 
 Exported by `GET /metrics` (`chillout_project.views.metrics`), guarded by `METRICS`.
 """
@@ -130,6 +130,11 @@ engineio_sessions_refused = Counter(
     "Engine.io handshakes refused, by reason (host_not_allowed, too_many_sessions).",
     ["reason"],
 )
+engineio_sessions = Gauge(
+    "chillout_engineio_sessions",
+    "Engine.io sessions this process admitted and has not yet released, with or without a"
+    " Socket.IO connection (each holds one of its IP's MAX_CONNECTIONS_PER_IP slots).",
+)
 socket_event_duration = Histogram(
     "chillout_socket_event_duration_seconds",
     "Time to handle a Socket.IO event, by event name.",
@@ -192,6 +197,16 @@ def socket_copies_sent(*, direct: int, queued: int) -> None:
 def session_refused(*, reason: str) -> None:
     """An engine.io handshake refused before any session existed (`reason`: a short fixed code)."""
     engineio_sessions_refused.labels(reason).inc()
+
+
+def session_opened() -> None:
+    """An engine.io handshake admitted (its slot counted)."""
+    engineio_sessions.inc()
+
+
+def session_closed() -> None:
+    """An admitted engine.io session's slot given back (once per `session_opened`)."""
+    engineio_sessions.dec()
 
 
 def rooms_online_set(*, count: int) -> None:

@@ -158,9 +158,9 @@ SEND_RATE = env.float("SEND_RATE", default=10.0)
 SEND_BURST = env.int("SEND_BURST", default=20)
 RELAY_RATE = env.float("RELAY_RATE", default=50.0)
 RELAY_BURST = env.int("RELAY_BURST", default=200)
-# Engine.io sessions per client IP, counted from the handshake (polling too): up to this
-# many connect normally; as many again get `connect_error "too many connections"` and are
-# closed; beyond twice this the handshake itself is refused (realtime/sessions.py).
+# Engine.io sessions per client IP, connected or not, counted from the handshake (polling
+# and websocket) until the session ends: the handshake past this many is refused
+# (realtime/sessions.py; across processes with REDIS_URL).
 MAX_CONNECTIONS_PER_IP = env.int("MAX_CONNECTIONS_PER_IP", default=200)
 # An engine.io session that has not completed a Socket.IO CONNECT by then is closed (0 = never).
 CONNECT_TIMEOUT_SECONDS = env.float("CONNECT_TIMEOUT_SECONDS", default=10.0)

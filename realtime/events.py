@@ -24,7 +24,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import socketio
-from socketio.exceptions import ConnectionRefusedError
 
 from chillout_project import metrics
 from chillout_project.errors import ChilloutError
@@ -45,7 +44,7 @@ from realtime.connections import (
 from realtime.presence import presence_flush
 from realtime.recovery import RecoverySession
 from realtime.server import server
-from realtime.sessions import OVER_CAP, session_over_cap, socket_cut
+from realtime.sessions import socket_cut
 from realtime.state import state
 from voice.kinds import MediaKind
 
@@ -133,15 +132,13 @@ def event_refused(*, name: str, sid: str, reason: str, error: str, started: floa
 
 
 async def connect(sid: str, environ: dict, auth=None) -> None:
-    """Start serving the socket, unless its engine.io session is over its IP's cap.
+    """Start serving the socket.
 
-    The IP's sessions are counted from the handshake (`realtime.sessions`); one admitted
-    over the cap only gets this refusal. Refused ones never reach `disconnect`.
+    The per-IP cap is not checked here: every engine.io session already holds its IP's
+    slot from its handshake, and the handshakes past the cap were refused
+    (`realtime.sessions`).
     """
     ip = client_ip(environ)
-    if session_over_cap(environ):
-        metrics.socket_event_record(event="connect", outcome="refused", reason="too_many_connections", sid=sid)
-        raise ConnectionRefusedError("too many connections")
     await actions.do_connection_open(sid=sid, ip=ip, media_base=socket_media_base(environ))
     environ_slim(environ)
     logger.debug("socket %s connected from %s", sid, ip)
@@ -163,7 +160,7 @@ def environ_slim(environ: dict) -> None:
     environ.update(kept)
 
 
-ENVIRON_KEPT = ("asgi.scope", "asgi.send", "asgi.receive", "wsgi.url_scheme", "REMOTE_ADDR", "HTTP_HOST", OVER_CAP)
+ENVIRON_KEPT = ("asgi.scope", "asgi.send", "asgi.receive", "wsgi.url_scheme", "REMOTE_ADDR", "HTTP_HOST")
 
 
 async def disconnect(sid: str, reason=None) -> None:

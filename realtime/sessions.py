@@ -8,17 +8,15 @@ wraps the `connect` / `disconnect` handlers python-socketio registered on its en
 server (whatever class `sio` is: they are read from `sio.eio.handlers`, so a subclass's
 overrides are kept); importing this module changes nothing.
 
-Per IP, with `MAX_CONNECTIONS_PER_IP` = M (0 = no cap):
-
-* fewer than M sessions: the handshake is counted, the session is served as usual;
-* M to 2·M−1: counted too, but marked over the cap: its Socket.IO CONNECT gets
-  `connect_error "too many connections"` (`realtime.events.connect`), which is what a
-  socket.io client shows, and the session is closed right after (or at its CONNECT
-  deadline if it sends none);
-* 2·M and more: the handshake itself is refused (401 JSON on polling, 403 on websocket).
-
-So one IP holds at most 2·M sessions, the over-cap ones only until their deadline, and
-real clients still see the contract's `too many connections` message.
+Per IP, with `MAX_CONNECTIONS_PER_IP` = M (0 = no cap), across every process sharing the
+state (the counts are in Redis with `REDIS_URL`): the first M sessions are counted from
+their handshake and served as usual; the handshake of the next one is refused with
+engine.io's own refusal, `{"message": "too many connections"}` (401 JSON on polling; on a
+websocket the ASGI server answers 403 without a body), counted in
+`chillout_engineio_sessions_refused_total{reason="too_many_sessions"}`. So one IP holds at
+most M sessions, connected or not. What clients see of the refusal (python-socketio's
+`connect_error` gets the JSON body on polling; socket.io-client a transport error, and
+retries) is in docs/decisions.md, "Half-open sessions".
 
 Every session without a Socket.IO connection `CONNECT_TIMEOUT_SECONDS` after its handshake
 is closed (python-socketio has no such timeout; Node's `connectTimeout` is 45 s): a bare
@@ -50,34 +48,29 @@ from realtime.state import state
 logger = logging.getLogger(__name__)
 
 SOCKETIO_VERSION_TESTED = "5.18.1"
-OVER_CAP = "chillout.over_cap"  # environ key: this session's CONNECT is to be refused
 DRAIN_SECONDS = 5.0  # how long a session being closed may take to read what waits for it
 
 
 @dataclass(slots=True)
 class Session:
     ip: str | None  # the IP whose slot this session holds (None: not counted)
-    over_cap: bool = False
     deadline: asyncio.TimerHandle | None = None  # until its Socket.IO CONNECT (`connect_deadline_due`)
 
 
 _sessions: dict[str, Session] = {}
 
 
-def session_over_cap(environ: dict) -> bool:
-    """Whether the engine.io session with this `environ` was admitted over its IP's cap."""
-    return bool(environ.get(OVER_CAP))
-
-
 async def session_admit(*, ip: str | None, limit: int) -> str:
-    """`counted`, `over_cap` (counted, CONNECT to be refused), `refused` (not counted), or
-    `uncounted` (no cap, or no client address)."""
+    """`counted` (holds one of the IP's `limit` slots), `refused` (the IP has them all; not
+    counted), or `uncounted` (no cap, or no client address).
+
+    One atomic check-and-count (`connection_acquire`: a Lua script with Redis), so
+    concurrent handshakes on any process never admit more than `limit`.
+    """
     if ip is None or limit <= 0:
         return "uncounted"
     if await state().connection_acquire(ip=ip, limit=limit):
         return "counted"
-    if await state().connection_acquire(ip=ip, limit=2 * limit):
-        return "over_cap"
     return "refused"
 
 
@@ -103,10 +96,8 @@ def sessions_install(sio) -> None:
             metrics.session_refused(reason="too_many_sessions")
             logger.info("engine.io handshake from %s refused: too many sessions", ip)
             return {"message": "too many connections"}
-        over_cap = verdict == "over_cap"
-        session = _sessions[eio_sid] = Session(ip=ip if verdict != "uncounted" else None, over_cap=over_cap)
-        if over_cap:
-            environ[OVER_CAP] = True
+        session = _sessions[eio_sid] = Session(ip=ip if verdict == "counted" else None)
+        metrics.session_opened()
         try:
             answer = await socketio_connect(eio_sid, environ)
         except BaseException:
@@ -126,9 +117,6 @@ def sessions_install(sio) -> None:
             return
         if sio.manager.sid_from_eio_sid(eio_sid, "/") is not None:
             deadline_cancel(session)  # connected: nothing to wait for
-        elif session.over_cap:
-            # in its own task: the client must first read the CONNECT_ERROR, on this very socket
-            sio.start_background_task(session_close, sio, eio_sid, why="over its IP's cap")
         elif session.deadline is None:
             deadline_arm(sio, eio_sid, session)  # its Socket.IO connection ended, the session did not
 
@@ -144,13 +132,25 @@ def sessions_install(sio) -> None:
 
 
 async def session_release(eio_sid: str) -> None:
-    """Give the session's slot back and stop its deadline (idempotent)."""
+    """Give the session's slot back and stop its deadline; only the first call for a session
+    does anything.
+
+    Called from engine.io's `disconnect` (whatever ended the session: the client's CLOSE, a
+    lost transport or ping timeout, the deadline, a cut) and from a refused or failed
+    `connect`; engine.io reports each admitted session's end once, and `_sessions.pop`
+    makes any second call a no-op, so a slot is released exactly once. The pop comes
+    before the awaited release: a call that interleaves with it finds nothing to release.
+    The gauge drops once the count is back (`chillout_engineio_sessions`).
+    """
     session = _sessions.pop(eio_sid, None)
     if session is None:
         return
     deadline_cancel(session)
-    if session.ip is not None:
-        await state().connection_release(ip=session.ip)
+    try:
+        if session.ip is not None:
+            await state().connection_release(ip=session.ip)
+    finally:
+        metrics.session_closed()
 
 
 def deadline_arm(sio, eio_sid: str, session: Session) -> None:
@@ -169,7 +169,8 @@ def deadline_cancel(session: Session) -> None:
 def connect_deadline_due(sio, eio_sid: str) -> None:
     """`CONNECT_TIMEOUT_SECONDS` after the handshake (a timer, not a task per session: an
     idle socket holds neither, as the timer is cancelled at its CONNECT): close the session
-    if it has no Socket.IO connection."""
+    if it has no Socket.IO connection. Its slot comes back through engine.io's `disconnect`,
+    which the close triggers (`session_release`)."""
     session = _sessions.get(eio_sid)
     if session is not None:
         session.deadline = None

@@ -25,9 +25,9 @@ from chillout_project.embedded_db import free_port
 from tests.conftest import PROJECT_ROOT, ServerProcess
 from tests.realtime.conftest import SocketClient
 
-# What python-socketio's client raises (socketio.exceptions.ConnectionError) when the server
-# refuses the connection (here: the per-IP cap).
-REFUSED = "^One or more namespaces failed to connect: /$"
+# What python-socketio's websocket client raises (socketio.exceptions.ConnectionError) when
+# the server refuses its handshake (here: the per-IP cap): the upgrade's 403 has no body.
+REFUSED = "^Connection error$"
 DEAD_PROCESS_SECONDS = 3.0
 START_TIMEOUT = 30.0
 

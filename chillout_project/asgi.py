@@ -17,7 +17,9 @@ request or socket). `graceful_shutdown_install()` makes SIGTERM under Daphne dra
 in-flight requests before stopping (it only asks Daphne's reactor to call it once running);
 `autobahn_tuning_install()` spares Daphne the formatting of debug lines it never logs
 (per websocket and per frame), `daphne_forms_install()` Twisted's parse of every upload body
-into form arguments Daphne never reads.
+into form arguments Daphne never reads. Every such reach into a library is decided by
+`chillout_project.tunings` (`LIBRARY_TUNINGS`, the checked versions); `reaches_decide()`
+at the end logs and exports the decision of those nobody asked yet.
 """
 
 import os
@@ -39,6 +41,7 @@ def build_application():
     from chillout_project.daphne_forms import daphne_forms_install
     from chillout_project.lifecycle import LifespanApp, graceful_shutdown_install, startup, startup_hook_add
     from chillout_project.observe import ObservedApp
+    from chillout_project.tunings import reaches_decide
     from realtime.composition import realtime_build
 
     sio_app = realtime_build()
@@ -57,6 +60,7 @@ def build_application():
     graceful_shutdown_install()
     autobahn_tuning_install()
     daphne_forms_install()
+    reaches_decide()
     return LifespanApp(ObservedApp(SocketIOFirst(sio_app, router), startup=startup))
 
 

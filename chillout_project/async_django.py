@@ -22,8 +22,10 @@ a thread started, two loop wake-ups per hop, and the thread joined. A small
   What the context is for (one slow sync view not holding up the others' sync parts) does
   not apply: every Chillout view is async, and what runs in that thread is `close()` of a
   response (no I/O: bodies are bytes or async iterators). Tied to Django's handler shape:
-  checked for the pinned Django (5.2) with a fallback to Django's own handler, and
-  `tests/unit/test_async_django.py` fails when the shape changes.
+  the tuning `django_asgi_handler` of `chillout_project.tunings` (checked on Django 5.2's
+  patch releases, whose handler is also compared with the shape it replaces), with a
+  fallback to Django's own handler; `tests/unit/test_async_django.py` fails when the
+  shape changes.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
 from django.middleware.security import SecurityMiddleware
 
-logger = logging.getLogger(__name__)
+from chillout_project.tunings import reach_active
 
-HANDLER_CHECKED_DJANGO = (5, 2)
+logger = logging.getLogger(__name__)
 
 
 class AsyncSecurityMiddleware(SecurityMiddleware):
@@ -83,12 +85,14 @@ class SharedThreadASGIHandler(ASGIHandler):
 def handler_shape_known() -> bool:
     """True if Django's `ASGIHandler.__call__` is the one `SharedThreadASGIHandler` replaces."""
     source = inspect.getsource(ASGIHandler.__call__)
-    return django.VERSION[:2] == HANDLER_CHECKED_DJANGO and "ThreadSensitiveContext()" in source and "self.handle(scope, receive, send)" in source
+    return "ThreadSensitiveContext()" in source and "self.handle(scope, receive, send)" in source
 
 
 def asgi_handler_build() -> ASGIHandler:
     """What `get_asgi_application()` returns, without the per-request thread when Django's shape is known."""
     django.setup(set_prefix=False)
+    if not reach_active("django_asgi_handler"):
+        return ASGIHandler()
     if not handler_shape_known():
         logger.warning("Django %s: its ASGI handler changed; using it as it is", django.get_version())
         return ASGIHandler()

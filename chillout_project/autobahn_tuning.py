@@ -11,10 +11,10 @@ line would carry is unchanged. Every call of the three names in that module is t
 argument of a `self.log.<level>(...)` call, except `Timings.__str__`, which gets its own
 `pformat` back (`timings_str`).
 
-A private detail of autobahn (module-level imports that it calls): applied only to the
-exact version it was checked against (`AUTOBAHN_VERSION_TESTED`), else left alone with a
-warning; tests/unit/test_autobahn_tuning.py fails when the installed version or the shape
-of those calls changes. Nothing happens at import: the composition root calls
+A private detail of autobahn (module-level imports that it calls): the tuning
+`autobahn_debug_lines` of `chillout_project.tunings`, applied only on the versions it was
+checked against (else left alone, with the registry's warning and metric);
+tests/unit/test_autobahn_tuning.py fails when the shape of those calls changes. Nothing happens at import: the composition root calls
 `autobahn_tuning_install()`, which only acts when Daphne has already imported autobahn's
 websocket protocol.
 """
@@ -25,11 +25,11 @@ import logging
 import pprint
 import sys
 from collections.abc import Callable
-from importlib import metadata
+
+from chillout_project.tunings import reach_active
 
 logger = logging.getLogger(__name__)
 
-AUTOBAHN_VERSION_TESTED = "26.11.1"  # re-checked from 26.10.2: only HTTP header parsing changed (stricter, #2034)
 MODULE = "autobahn.websocket.protocol"
 DEFERRED = ("pformat", "hltype", "hlval")  # names in MODULE called only for DEBUG-line arguments
 
@@ -66,13 +66,12 @@ def timings_str(self) -> str:
 
 def autobahn_tuning_install() -> bool:
     """Make autobahn's websocket protocol module format its debug arguments lazily; False
-    when not applied (not under Daphne, or another autobahn version)."""
+    when not applied (not under Daphne, the tuning off, or another shape of the module)."""
     module = sys.modules.get(MODULE)
-    if module is None:  # not under Daphne (or Daphne not started yet): nothing to do
+    if module is None or not reach_active("autobahn_debug_lines"):  # not under Daphne, or off
         return False
-    version = metadata.version("autobahn")
-    if version != AUTOBAHN_VERSION_TESTED or not all(callable(module.__dict__.get(name)) for name in DEFERRED):
-        logger.warning("autobahn %s not tuned (checked against %s)", version, AUTOBAHN_VERSION_TESTED)
+    if not all(callable(module.__dict__.get(name)) for name in DEFERRED):
+        logger.warning("autobahn's websocket protocol no longer calls %s: its debug lines are not tuned", DEFERRED)
         return False
     for name in DEFERRED:
         current = module.__dict__[name]

@@ -10,9 +10,10 @@ requests with `daphne.http_protocol.WebRequest` (a module global its `HTTPFactor
 when it builds a connection) and does not pass it.
 
 `daphne_forms_install()` replaces that global with a subclass passing the switch: a private
-detail of Daphne, so applied only to the Daphne version it was checked against
-(`DAPHNE_VERSION_TESTED`) on a Twisted whose `Request` takes the argument, else left alone
-with a warning; tests/unit/test_daphne_forms.py fails when either changes. Nothing happens
+detail of Daphne: the tuning `daphne_form_parse` of `chillout_project.tunings`, applied
+only on the Daphne and Twisted versions it was checked against and on a Twisted whose
+`Request` takes the argument, else left alone (with a warning);
+tests/unit/test_daphne_forms.py fails when that shape changes. Nothing happens
 at import: the composition root calls it, and it acts only when Daphne's HTTP protocol is
 already imported (the process is Daphne's).
 """
@@ -23,11 +24,10 @@ import inspect
 import logging
 import sys
 
-from chillout_project.versions import distribution_version
+from chillout_project.tunings import reach_active
 
 logger = logging.getLogger(__name__)
 
-DAPHNE_VERSION_TESTED = "4.2.3"
 MODULE = "daphne.http_protocol"
 SWITCH = "parsePOSTFormSubmission"
 
@@ -54,14 +54,12 @@ def twisted_takes_the_switch() -> bool:
 
 def daphne_forms_install() -> bool:
     """Make Daphne build requests whose bodies Twisted does not parse; False when not
-    applied (not under Daphne, or a Daphne or Twisted not checked)."""
+    applied (not under Daphne, the tuning off, or a Twisted without the switch)."""
     module = sys.modules.get(MODULE)
-    if module is None:
+    if module is None or not reach_active("daphne_form_parse"):
         return False
-    version = distribution_version("daphne")
-    if version != DAPHNE_VERSION_TESTED or not twisted_takes_the_switch():
-        logger.warning("Daphne %s: request bodies still parsed by Twisted (checked against %s)", version,
-                       DAPHNE_VERSION_TESTED)  # fmt: skip
+    if not twisted_takes_the_switch():
+        logger.warning("Twisted's Request takes no %s: request bodies still parsed by Twisted", SWITCH)
         return False
     if not getattr(module.WebRequest, "chillout_formless", False):
         module.WebRequest = formless(module.WebRequest)

@@ -16,6 +16,7 @@ Exported by `GET /metrics` (`chillout_project.views.metrics`), guarded by `METRI
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -135,6 +136,13 @@ engineio_sessions = Gauge(
     "Engine.io sessions this process admitted and has not yet released, with or without a"
     " Socket.IO connection (each holds one of its IP's MAX_CONNECTIONS_PER_IP slots).",
 )
+library_tuning = Gauge(
+    "chillout_library_tuning",
+    "Reaches into libraries' internals (chillout_project/tunings.py), one series each: labelled"
+    " active=\"1\" when used, \"0\" when the library's own behaviour is used (switched off, or a"
+    " version it was not checked against).",
+    ["name", "kind", "active"],
+)
 socket_event_duration = Histogram(
     "chillout_socket_event_duration_seconds",
     "Time to handle a Socket.IO event, by event name.",
@@ -207,6 +215,13 @@ def session_opened() -> None:
 def session_closed() -> None:
     """An admitted engine.io session's slot given back (once per `session_opened`)."""
     engineio_sessions.dec()
+
+
+def library_tuning_set(*, name: str, kind: str, active: bool) -> None:
+    """Whether the reach `name` is used by this process (one series per reach)."""
+    with contextlib.suppress(KeyError):
+        library_tuning.remove(name, kind, "0" if active else "1")
+    library_tuning.labels(name, kind, "1" if active else "0").set(1)
 
 
 def rooms_online_set(*, count: int) -> None:

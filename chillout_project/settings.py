@@ -10,6 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from chillout_project import tunings
 from chillout_project.gc_tuning import gc_thresholds_parse
 from chillout_project.write_concern import write_concern_from_setting
 
@@ -177,9 +178,12 @@ if POLLING_RESPONSE_PACKETS < 1:
 # Data queued for one socket and not yet taken by its transport; beyond: slow consumer, cut.
 MAX_OUTBOUND_BYTES = env.int("MAX_OUTBOUND_BYTES", default=1024 * 1024)
 MAX_RELAY_BYTES = env.int("MAX_RELAY_BYTES", default=64 * 1024)  # offer/answer/candidate body, as JSON
-# Room emits write their ready websocket frame straight into each idle socket's server
-# connection (Daphne, uvicorn websockets-sansio; realtime/wire.py); off = engine.io's queue.
-DIRECT_WRITE = env.bool("DIRECT_WRITE", default=True)
+# The tunings (reaches into libraries' internals for speed, chillout_project/tunings.py) in use:
+# on (all), off (none: every library's own path), name1,name2 (only these), -name1 (all but).
+try:
+    LIBRARY_TUNINGS = tunings.selection_parse(env.str("LIBRARY_TUNINGS", default="on"))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
 if min(MAX_PENDING_EVENTS, MAX_OUTBOUND_BYTES, MAX_RELAY_BYTES, CONNECT_TIMEOUT_SECONDS) < 0:
     raise ImproperlyConfigured("MAX_PENDING_EVENTS, MAX_OUTBOUND_BYTES, MAX_RELAY_BYTES and CONNECT_TIMEOUT_SECONDS must not be negative")
 # Uploads (voice and image together) per client IP: token bucket, per process; 0 = off.

@@ -1,8 +1,10 @@
 """Engine.io wiring of the outbound bound and of the polling payload refusal (contract §6).
 
 `backpressure_install(sio, ...)` is called once where the server is built; importing this
-module changes nothing. It reaches into python-engineio 4.15.1 (pinned; the same kind of
-replacement as `realtime.delivery.engineio_poll_install`, independent of it):
+module changes nothing. It reaches into python-engineio 4.15.1 (the extension
+`outbound_bound` of `chillout_project.tunings`: `realtime.server` installs it only on the
+versions it was checked against; the same kind of replacement as
+`realtime.delivery.engineio_poll_install`, independent of it):
 
 * `AsyncSocket.send` counts each packet into the socket's `OutboundMeter` before it goes
   on the socket's (unbounded) queue; a packet that would take the socket's unsent data
@@ -54,7 +56,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from importlib import metadata
 
 from engineio import async_socket, exceptions, packet, payload
 from engineio.async_drivers import asgi as engineio_asgi
@@ -63,8 +64,6 @@ from realtime.guards import OutboundMeter, daphne_drain, packet_bytes, server_tr
 from realtime.wire import Wire, wire_for
 
 logger = logging.getLogger(__name__)
-
-ENGINEIO_VERSION_TESTED = "4.15.1"
 
 Refusal = Callable[[str], None]  # called with a reason: "slow_consumer" or "bad_payload"
 
@@ -181,6 +180,11 @@ class MeteredWebSocket(engineio_asgi.WebSocket):
         outbound_meter(socket).sent(packet_bytes(message))
 
 
+def direct_write_installed() -> bool:
+    """Whether room emits may write frames straight into the server's connections."""
+    return _settings["direct_write"]
+
+
 def direct_write(socket: async_socket.AsyncSocket, frame: bytes, size: int) -> bool:
     """Write `frame` (one engine.io packet of `size` bytes, framed) to `socket`'s websocket
     now, if nothing of the socket can be ahead of it (see the module docstring). False: the
@@ -222,9 +226,6 @@ def backpressure_install(
 ) -> None:
     """Bound what waits for each socket of `sio` (a python-socketio `AsyncServer`);
     `direct_write`: let `direct_write()` write frames into the server's connections."""
-    version = metadata.version("python-engineio")
-    if version != ENGINEIO_VERSION_TESTED:
-        raise RuntimeError(f"realtime.backpressure was checked against python-engineio {ENGINEIO_VERSION_TESTED}, not {version}")
     _settings.update(max_outbound_bytes=max_outbound_bytes, on_refusal=on_refusal, direct_write=direct_write)
     payload.Payload.max_decode_packets = max(max_decode_packets, 16)
     if not _original:

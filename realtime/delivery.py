@@ -50,7 +50,7 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from chillout_project import metrics
-from realtime.backpressure import direct_write
+from realtime.backpressure import direct_write, direct_write_installed
 from realtime.room_index import IndexedRoomsManager
 from realtime.wire import text_frame
 
@@ -74,8 +74,9 @@ orjson_module = SimpleNamespace(dumps=_dumps, loads=_loads)
 
 class DirectEmitManager(IndexedRoomsManager):
     async def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, **kwargs):
-        """Send one encoded event to every participant of `room` (or to one sid)."""
-        if callback is not None or namespace not in self.rooms:
+        """Send one encoded event to every participant of `room` (or to one sid); with the
+        `direct_write` tuning off, python-socketio's own emit."""
+        if callback is not None or namespace not in self.rooms or not direct_write_installed():
             return await super().emit(
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
             )

@@ -32,9 +32,10 @@ places fill up when a client misbehaves, and each gets a counter here:
   waits in engine.io's queue, where the meter sees it.
 
 Reaching the server's connection object from an ASGI `send` callable is server-specific
-and private (`daphne_protocol`, `server_transport_abort`): each is behind a check of the
-server's version, returns None for anything else, and has a unit test that fails loudly
-when the shape changes. Without them the limits still hold (refused events; dropped
+and private (`daphne_protocol`, `uvicorn_protocol`): each is a reach of
+`chillout_project.tunings` (`daphne_transport`, `uvicorn_transport`), returns None on a
+version it was not checked against or for anything else, and has a unit test that fails
+loudly when the shape changes. Without them the limits still hold (refused events; dropped
 packets and an engine.io close); only the TCP connection waits for the server's own
 ping timeout to be torn down.
 
@@ -52,10 +53,8 @@ import orjson
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
-from chillout_project.versions import distribution_version
+from chillout_project.tunings import reach_active
 
-DAPHNE_VERSION_TESTED = "4.2.3"
-UVICORN_VERSION_TESTED = "0.54.0"
 CONTROL_PACKET_BYTES = 1  # an engine.io packet without data (ping, pong, noop, close)
 
 
@@ -212,7 +211,7 @@ def daphne_protocol(send: Callable) -> object | None:
     protocol)` as `send` (daphne/server.py `Server.create_application`); for a websocket
     the protocol is autobahn's `WebSocketServerProtocol`, whose `transport` is Twisted's.
     """
-    if distribution_version("daphne") != DAPHNE_VERSION_TESTED or not isinstance(send, functools.partial):
+    if not isinstance(send, functools.partial) or not reach_active("daphne_transport"):
         return None
     owner = getattr(send.func, "__self__", None)
     if getattr(send.func, "__name__", None) != "handle_reply" or type(owner).__module__ != "daphne.server":
@@ -222,9 +221,9 @@ def daphne_protocol(send: Callable) -> object | None:
 
 def uvicorn_protocol(send: Callable) -> object | None:
     """The uvicorn websocket protocol behind an ASGI `send` (its bound `send` method), or None."""
-    if distribution_version("uvicorn") != UVICORN_VERSION_TESTED:
-        return None
     owner = getattr(send, "__self__", None)
+    if owner is None or not reach_active("uvicorn_transport"):
+        return None
     if getattr(send, "__name__", None) != "send" or not type(owner).__module__.startswith("uvicorn.protocols.websockets"):
         return None
     return owner

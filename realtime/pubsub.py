@@ -27,10 +27,11 @@ membership says, and a member that has joined hears every emit published after i
 Emits a process publishes for its own members are not delivered back to it (origin), except
 the ordered ones (empty origin: every process delivers them from the channel, in order).
 
-Relies on python-socketio's manager API (`rooms`, `enter_room`, `leave_room`,
-`disconnect`, `get_participants`) and redis-py's asyncio `PubSub` (subscribing from one task
-while another reads); `pubsub_version_check` refuses versions other than those checked, and
-tests/unit/test_pubsub_versions.py fails loudly when they change.
+Relies on python-socketio's client-manager API (`rooms`, `enter_room`, `leave_room`,
+`disconnect`, `get_participants`: what the library's own pub/sub managers build on) and
+redis-py's asyncio `PubSub` (subscribing from one task while another reads): public
+behaviour, so not a reach of `chillout_project.tunings`; tests/scale exercises it on the
+locked versions.
 """
 
 from __future__ import annotations
@@ -45,14 +46,10 @@ import orjson
 from redis import asyncio as aioredis
 
 from chillout_project import metrics
-from chillout_project.versions import versions_require
 from realtime.delivery import orjson_module
-from realtime.redis_pipe import PipelinedRedis
+from realtime.redis_pipe import redis_commands_create
 
 logger = logging.getLogger(__name__)
-
-SUPPORTED = {"python-socketio": ("5.18.1",), "redis": ("8.1.0",)}
-"""Versions whose manager API / asyncio PubSub behaviour this module was written against."""
 
 CONFIRM_SECONDS = 5.0
 """How long a (un)subscribe waits for Redis's confirmation before going on (Redis lost)."""
@@ -62,10 +59,6 @@ ORDERED_WAIT_SECONDS = 5.0
 
 NodeOf = Callable[[str], Awaitable["str | None"]]
 Message = Callable[[str], "tuple[str, str]"]
-
-
-def pubsub_version_check() -> None:
-    versions_require(SUPPORTED, user="realtime.pubsub", recheck="the manager API / asyncio PubSub behaviour it uses")
 
 
 def _header(*, origin: str, target: str, skip: list[str], token: str) -> str:
@@ -87,7 +80,6 @@ class RoomChannelsMixin:
 
     def channels_init(self, *, url: str, prefix: str, node_id: Callable[[], str], node_of: NodeOf,
                       is_room: Callable[[str], bool] = lambda name: ":" in name) -> None:  # fmt: skip
-        pubsub_version_check()
         self.redis_url = url
         self.channel_prefix = f"{prefix}sio:"
         self.node_id = node_id
@@ -116,7 +108,7 @@ class RoomChannelsMixin:
     def initialize(self):
         super().initialize()
         self._redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
-        self._pipe = PipelinedRedis(self.redis_url)
+        self._pipe = redis_commands_create(self.redis_url)
         self._pubsub = self._redis.pubsub()
         self._listener = self.server.start_background_task(self._listen)
 

@@ -44,7 +44,7 @@ from realtime.recovery import (
     epoch_new,
     offset_parse,
 )
-from realtime.redis_pipe import PipelinedRedis
+from realtime.redis_pipe import redis_commands_create
 
 # KEYS: stream, head. ARGV: now_ms, window_ms, max_events, epoch if new, event, args, skip,
 # then a channel ('' for none) and the head and tail of a message published on it with the
@@ -115,7 +115,7 @@ class RedisRecoveryLog(RecoveryLog):
         self.window_ms = max(int(window_seconds * 1000), 1)
         self.redis = aioredis.Redis.from_url(url, decode_responses=True)
         # The append runs for every room broadcast: on the pipelined connection.
-        self.pipe = PipelinedRedis(url)
+        self.pipe = redis_commands_create(url)
         self._append = self.pipe.script(_APPEND)
         self._session_save = self.redis.register_script(_SESSION_SAVE)
 

@@ -33,9 +33,12 @@ replay, minus those the replay already carried (same offset number); copies of r
 broadcasts still on their way from the subscription are dropped (`floors`).
 
 Private hooks of python-socketio (`_handle_connect`, `_handle_disconnect`,
-`_handle_eio_disconnect`, `_send_packet`, the manager's `pre_connect` body) are overridden: `socketio_version_check` refuses any version
-other than the one they were written against; tests/realtime/test_recovery_server.py fails
-when the library changes under them.
+`_handle_eio_disconnect`, `_send_packet`, the manager's `pre_connect` body) are overridden:
+the extension `recovery` of `chillout_project.tunings`. On a python-socketio version they
+were not checked against, `realtime.server` builds the plain server instead (recovery off,
+one warning and `chillout_library_tuning{name="recovery",active="0"}`; clients reconnect
+as new sockets and reload the history); tests/realtime/test_recovery_server.py fails when
+the library changes under them.
 """
 
 from __future__ import annotations
@@ -51,11 +54,8 @@ from bidict import ValueDuplicationError
 from engineio import base_server as eio_base
 from socketio import packet
 
-from chillout_project.versions import versions_require
 from realtime.recovery import LoggedEvent, Offset, RecoveryLog, RecoverySession, offset_parse
 
-SUPPORTED_SOCKETIO = ("5.18.1",)
-"""python-socketio versions whose private methods the overrides below were checked against."""
 
 RECOVERABLE_REASONS = frozenset(
     {
@@ -68,11 +68,6 @@ RECOVERABLE_REASONS = frozenset(
 Restore = Callable[[str, RecoverySession], Awaitable[None]]
 Snapshot = Callable[[str], Awaitable[RecoverySession]]
 LogRoom = Callable[[str], "str | None"]
-
-
-def socketio_version_check() -> None:
-    versions_require({"python-socketio": SUPPORTED_SOCKETIO}, user="realtime.recovery_server",
-                     recheck="the private methods of python-socketio it overrides")  # fmt: skip
 
 
 def pid_new() -> str:
@@ -196,7 +191,6 @@ class RecoveringServer(socketio.AsyncServer):
         log_room: LogRoom | None = None,
         **kwargs,
     ) -> None:
-        socketio_version_check()
         super().__init__(*args, **kwargs)
         if not isinstance(self.manager, RecoveryManagerMixin):
             raise TypeError("the client manager must include RecoveryManagerMixin")

@@ -26,9 +26,11 @@ reply is read and dropped in turn.
 Relies on redis-py 8.1's `Connection.send_packed_command` writing its bytes before its first
 suspension when the connection is open and has no `socket_timeout` (the sends are tasks
 started in the order of the queue, so that order is the order on the wire), and on hiredis
-3.5's `pack_command` packing as redis-py does; `redis_pipe_version_check` refuses other
-versions, tests/unit/test_redis_pipe.py compares the two packings and
-tests/scale/test_room_channels.py checks that concurrent commands get their own replies.
+3.5's `pack_command` packing as redis-py does: the tuning `redis_pipe` of
+`chillout_project.tunings`. `redis_commands_create(url)` gives a `PipelinedRedis` on the
+versions it was checked against, else (or with the tuning off) a `LibraryRedis`, the same
+two calls on redis-py's own client. tests/unit/test_redis_pipe.py compares the two packings
+and tests/scale/test_room_channels.py checks that concurrent commands get their own replies.
 """
 
 from __future__ import annotations
@@ -43,22 +45,41 @@ from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from chillout_project.versions import versions_require
-
-SUPPORTED = {"redis": ("8.1.0",), "hiredis": ("3.5.0",)}
+from chillout_project.tunings import reach_active
 
 
-def redis_pipe_version_check() -> None:
-    versions_require(SUPPORTED, user="realtime.redis_pipe",
-                     recheck="that send_packed_command still writes before its first await and that "
-                             "hiredis.pack_command packs as redis-py does")  # fmt: skip
+def redis_commands_create(url: str, *, timeout: float = 10.0) -> PipelinedRedis | LibraryRedis:
+    """The client for the per-message commands: pipelined when the `redis_pipe` tuning is active."""
+    if reach_active("redis_pipe"):
+        return PipelinedRedis(url, timeout=timeout)
+    return LibraryRedis(url, timeout=timeout)
+
+
+class LibraryRedis:
+    """`PipelinedRedis`'s calls on redis-py's own asyncio client (the tuning's fallback)."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.redis = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout)
+
+    async def call(self, *command):
+        return await self.redis.execute_command(*command)
+
+    def script(self, source: str):
+        script = self.redis.register_script(source)
+
+        async def run(*, keys: list, args: list):
+            return await script(keys=keys, args=args)
+
+        return run
+
+    async def close(self) -> None:
+        await self.redis.aclose()
 
 
 class PipelinedRedis:
     """`await pipe.call(*command)`; `pipe.script(source)` gives an EVALSHA caller."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        redis_pipe_version_check()
         self.pool = aioredis.ConnectionPool.from_url(url, decode_responses=True, socket_timeout=None)
         self.timeout = timeout
         self._connection = None

@@ -12,9 +12,10 @@ disconnect.
 of membership — which all go through `basic_enter_room` and `basic_leave_room` (the
 library's `basic_close_room` and `pre_connect` call them) — and answers `basic_disconnect`
 and `get_rooms` from it. The rest of `basic_disconnect` (callbacks, the pending lists) is
-python-socketio 5.18.1's, which is pinned: `realtime.pubsub`'s version check refuses
-others, and tests/unit/test_room_index.py drives this manager and the library's own with
-the same random operations (Hypothesis) and compares what they hold.
+python-socketio 5.18.1's: the tuning `room_index` of `chillout_project.tunings`. On another
+version, or with the tuning off, the manager is the library's own (every method passes
+through to it); tests/unit/test_room_index.py drives this manager and the library's own
+with the same random operations (Hypothesis) and compares what they hold.
 
 Concurrency: the manager is used from the event loop only; none of these methods awaits.
 """
@@ -23,19 +24,25 @@ from __future__ import annotations
 
 import socketio
 
+from chillout_project.tunings import reach_active
+
 
 class IndexedRoomsManager(socketio.AsyncManager):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.indexed = reach_active("room_index")
         self._rooms_of: dict[tuple[str, str], dict] = {}
 
     def basic_enter_room(self, sid, namespace, room, eio_sid=None):
         result = super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        self._rooms_of.setdefault((namespace, sid), {})[room] = None
+        if self.indexed:
+            self._rooms_of.setdefault((namespace, sid), {})[room] = None
         return result
 
     def basic_leave_room(self, sid, namespace, room):
         result = super().basic_leave_room(sid, namespace, room)
+        if not self.indexed:
+            return result
         rooms = self._rooms_of.get((namespace, sid))
         if rooms is not None:
             rooms.pop(room, None)
@@ -45,9 +52,13 @@ class IndexedRoomsManager(socketio.AsyncManager):
 
     def get_rooms(self, sid, namespace):
         """The rooms `sid` is in (its own sid room included, as the library returns it)."""
+        if not self.indexed:
+            return super().get_rooms(sid, namespace)
         return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
 
     def basic_disconnect(self, sid, namespace, **kwargs):
+        if not self.indexed:
+            return super().basic_disconnect(sid, namespace, **kwargs)
         if namespace not in self.rooms:
             return
         for room in list(self._rooms_of.get((namespace, sid), ())):

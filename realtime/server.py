@@ -19,6 +19,10 @@ Nothing happens at import: `server_build()` (called by `realtime.composition`) c
 server (its Redis manager connects on first use, on the server's loop) and installs the
 engine.io poll replacement and the outbound / polling-payload bounds
 (`realtime.backpressure`); the handlers are registered by `realtime.events.events_register`.
+Each of those reaches into python-socketio / python-engineio is asked of
+`chillout_project.tunings` first: on versions it was not checked against the library's
+own behaviour is built instead (`recovery`: the plain server; `engineio_poll`,
+`outbound_bound`: engine.io's own poll and queue; `direct_write`: python-socketio's emit).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import socketio
 from django.conf import settings
 
 from chillout_project import metrics
+from chillout_project.tunings import reach_active
 from realtime.backpressure import backpressure_install
 from realtime.channels import room_of_channel
 from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
@@ -101,17 +106,19 @@ def server_build(*, restore: Restore | None = None, snapshot: Snapshot | None = 
     """Create this process's server (once); connects nothing. `restore`/`snapshot` are the
     application's recovery hooks (used when `settings.RECOVERY`)."""
     if not _server:
-        engineio_poll_install(polling_batch=settings.POLLING_RESPONSE_PACKETS)
+        if reach_active("engineio_poll"):
+            engineio_poll_install(polling_batch=settings.POLLING_RESPONSE_PACKETS)
+        recovery = settings.RECOVERY and reach_active("recovery")
         options = dict(
             async_mode="asgi",
-            client_manager=client_manager(recovery=settings.RECOVERY),
+            client_manager=client_manager(recovery=recovery),
             json=orjson_module,
             cors_allowed_origins=cors_origins(),
             max_http_buffer_size=settings.MAX_PACKET_BYTES,
             ping_interval=25,
             ping_timeout=20,
         )
-        if settings.RECOVERY:
+        if recovery:
             sio = RecoveringServer(
                 recovery_log=recovery_log_build(),
                 restore=restore,
@@ -122,13 +129,14 @@ def server_build(*, restore: Restore | None = None, snapshot: Snapshot | None = 
         else:
             sio = PlainServer(**options)
         _server.append(sio)
-        backpressure_install(
-            _server[0],
-            max_outbound_bytes=settings.MAX_OUTBOUND_BYTES,
-            max_decode_packets=settings.MAX_PENDING_EVENTS,
-            on_refusal=lambda reason: metrics.socket_cut(reason=reason),
-            direct_write=settings.DIRECT_WRITE,
-        )
+        if reach_active("outbound_bound"):
+            backpressure_install(
+                sio,
+                max_outbound_bytes=settings.MAX_OUTBOUND_BYTES,
+                max_decode_packets=settings.MAX_PENDING_EVENTS,
+                on_refusal=lambda reason: metrics.socket_cut(reason=reason),
+                direct_write=reach_active("direct_write"),  # written through the bound's websocket
+            )
     return _server[0]
 
 

@@ -26,9 +26,11 @@ none; a session whose Socket.IO connection ends while it stays open gets a new o
 
 A refused handshake never reaches engine.io's `disconnect`; every admitted session does,
 once (its slot is released there; `_sessions.pop` makes a second report harmless).
-Relies on python-socketio 5.18.1 registering `connect` / `disconnect` on `sio.eio` and on
-engine.io 4.15.1's refusal of a handshake whose `connect` handler returns a value: pinned,
-like `realtime.backpressure`.
+Relies on python-socketio registering `connect` / `disconnect` on `sio.eio` and on
+engine.io's refusal of a handshake whose `connect` handler returns a value: the extension
+`session_admission` of `chillout_project.tunings`. On a version it was not checked against
+it is not installed (one warning, `chillout_library_tuning{active="0"}`): no per-IP cap
+and no CONNECT deadline until it is re-checked; the lock keeps the checked versions.
 """
 
 from __future__ import annotations
@@ -36,18 +38,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from importlib import metadata
 
 from django.conf import settings
 
 from chillout_project import metrics
 from chillout_project.http import host_allowed
+from chillout_project.tunings import reach_active
 from realtime.connections import client_ip
 from realtime.state import state
 
 logger = logging.getLogger(__name__)
 
-SOCKETIO_VERSION_TESTED = "5.18.1"
 DRAIN_SECONDS = 5.0  # how long a session being closed may take to read what waits for it
 
 
@@ -74,11 +75,11 @@ async def session_admit(*, ip: str | None, limit: int) -> str:
     return "refused"
 
 
-def sessions_install(sio) -> None:
-    """Guard every engine.io session of `sio` (a python-socketio `AsyncServer`), once."""
-    version = metadata.version("python-socketio")
-    if version != SOCKETIO_VERSION_TESTED:
-        raise RuntimeError(f"realtime.sessions was checked against python-socketio {SOCKETIO_VERSION_TESTED}, not {version}")
+def sessions_install(sio) -> bool:
+    """Guard every engine.io session of `sio` (a python-socketio `AsyncServer`), once;
+    False when the libraries are not the versions this was checked against."""
+    if not reach_active("session_admission"):
+        return False
     eio = sio.eio
     socketio_connect = eio.handlers["connect"]
     socketio_message = eio.handlers["message"]
@@ -129,6 +130,7 @@ def sessions_install(sio) -> None:
     eio.on("connect", eio_connect)
     eio.on("message", eio_message)
     eio.on("disconnect", eio_disconnect)
+    return True
 
 
 async def session_release(eio_sid: str) -> None:

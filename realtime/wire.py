@@ -23,10 +23,11 @@ the ready frame into the server's connection object instead, as the server itsel
 through engine.io's queue as before. Whether ORDER allows a direct write is the caller's
 business (`realtime.backpressure.direct_write`): a wire only knows the server's side.
 
-Every other server (granian, uvicorn's `websockets` and `wsproto` protocols) and every
-other version of these libraries gets no wire (`wire_for` returns None): the private
-attributes read here were checked against these exact versions, and
-tests/unit/test_direct_write.py fails when one of them changes (tests/realtime/test_wire.py
+Every other server (granian, uvicorn's `websockets` and `wsproto` protocols) gets no wire
+(`wire_for` returns None). The private attributes read here were checked against the
+versions of the `direct_write` reach (`chillout_project.tunings`): on any other the tuning
+is off and every copy takes engine.io's queue; tests/unit/test_direct_write.py fails when
+one of them changes (tests/realtime/test_wire.py
 runs each wire against its real server).
 
 Concurrency: called on the event loop only (Daphne's reactor runs on the asyncio loop).
@@ -38,12 +39,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from chillout_project.versions import distribution_version
 from realtime.guards import daphne_protocol, uvicorn_protocol
-
-AUTOBAHN_VERSION_TESTED = "26.11.1"  # re-checked from 26.10.2: only HTTP header parsing changed (stricter, #2034)
-TWISTED_VERSION_TESTED = "26.10.0"
-WEBSOCKETS_VERSION_TESTED = "17.4"
 
 _FIN_TEXT = 0x81  # FIN bit + opcode 1 (text)
 
@@ -129,27 +125,20 @@ class UvicornWire:
 Wire = DaphneWire | UvicornWire
 
 
-def daphne_versions_checked() -> bool:
-    return distribution_version("autobahn") == AUTOBAHN_VERSION_TESTED and distribution_version("twisted") == TWISTED_VERSION_TESTED
-
-
-def uvicorn_versions_checked() -> bool:
-    return distribution_version("websockets") == WEBSOCKETS_VERSION_TESTED
-
-
 def wire_for(send: Callable) -> Wire | None:
     """The wire behind an ASGI websocket `send` (after the accept), or None: another server,
-    another version, TLS, or another websocket implementation."""
-    protocol = daphne_protocol(send)  # None unless Daphne 4.2.3
+    TLS, or another websocket implementation. Asked only when the `direct_write` tuning is
+    active (`realtime.backpressure`), so on the versions it was checked against."""
+    protocol = daphne_protocol(send)
     if protocol is not None:
         from twisted.internet import tcp
 
         transport = getattr(protocol, "transport", None)
-        if daphne_versions_checked() and isinstance(transport, tcp.Connection) and not transport.TLS:
+        if isinstance(transport, tcp.Connection) and not transport.TLS:
             return DaphneWire(protocol)
         return None
-    protocol = uvicorn_protocol(send)  # None unless uvicorn 0.54.0
-    if protocol is not None and uvicorn_versions_checked():
+    protocol = uvicorn_protocol(send)
+    if protocol is not None:
         from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
         if type(protocol) is WebSocketsSansIOProtocol and getattr(protocol, "transport", None) is not None:

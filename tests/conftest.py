@@ -226,3 +226,23 @@ def upload(http):
         )
 
     return post
+
+
+@pytest.fixture
+def library_moved(monkeypatch):
+    """`library_moved(name)`: in this test, the reach `name` of chillout_project.tunings was
+    checked on no installed version (as after an upgrade outside the lock). Decisions are
+    forgotten before and after, so the next ask decides again."""
+    from dataclasses import replace
+
+    from chillout_project import tunings
+
+    def move(name: str) -> None:
+        reach = tunings.REACHES[name]
+        moved = {dist: ("0.0.0",) for dist in reach.checked}
+        monkeypatch.setitem(tunings.REACHES, name, replace(reach, checked=moved))
+        tunings.reaches_reset()
+
+    tunings.reaches_reset()
+    yield move
+    tunings.reaches_reset()

@@ -14,23 +14,22 @@ Run under Daphne or uvicorn as `tests.realtime.delivery_app:app`. The server is 
 Both are acknowledged with the copies sent meanwhile by path (`chillout_socket_copies_total`
 of this process): `{"direct": n, "queue": m}`.
 
-`DIRECT_WRITE=off` in the environment builds it without the direct path.
+`LIBRARY_TUNINGS` in the environment selects the tunings (no Django settings here).
 """
 
 from __future__ import annotations
 
-import os
-
 import socketio
 from prometheus_client import REGISTRY
 
+from chillout_project.tunings import reach_active
 from realtime.backpressure import backpressure_install
 from realtime.delivery import DirectEmitManager, engineio_poll_install, orjson_module
 
 engineio_poll_install()
 sio = socketio.AsyncServer(async_mode="asgi", client_manager=DirectEmitManager(), json=orjson_module)
 backpressure_install(
-    sio, max_outbound_bytes=64 * 1024 * 1024, max_decode_packets=64, direct_write=os.environ.get("DIRECT_WRITE") != "off"
+    sio, max_outbound_bytes=64 * 1024 * 1024, max_decode_packets=64, direct_write=reach_active("direct_write")
 )
 app = socketio.ASGIApp(sio)
 

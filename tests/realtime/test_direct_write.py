@@ -1,5 +1,6 @@
-"""Copies written straight into websockets (`DIRECT_WRITE`, realtime/delivery.py and
-realtime/backpressure.py `direct_write`): who gets which path, order, and the slow-consumer cut.
+"""Copies written straight into websockets (the `direct_write` tuning, realtime/delivery.py
+and realtime/backpressure.py `direct_write`): who gets which path, order, and the
+slow-consumer cut. Its servers turn the tuning on whatever `LIBRARY_TUNINGS` the run has.
 
 * Order: a reader that stops reading makes the server buffer, so its copies move from the
   direct path to engine.io's queue; once it reads again they move back. Offers (`to=` one
@@ -10,8 +11,9 @@ realtime/backpressure.py `direct_write`): who gets which path, order, and the sl
   the server's memory bounded (the direct path never buffers past the transport's 64 KiB
   before handing over to the metered queue).
 * A message to a room of two websocket members and one polling member: the two copies to
-  the websockets go direct, the polling one through the queue; with `DIRECT_WRITE=off`
-  all three through the queue. Exact counts from the metric, every member receives it.
+  the websockets go direct, the polling one through the queue; with the tuning off
+  (`LIBRARY_TUNINGS=-direct_write`) python-socketio's own emit sends all three, and the
+  tuning's emit counts none. Exact counts from the metric, every member receives it.
 
 The reader is a raw engine.io websocket client with a small kernel receive buffer and a
 one-message queue (the `websockets` library stops reading the socket once it is full).
@@ -49,18 +51,18 @@ def copies(server) -> tuple[float, float]:
 def roomy_server(server_factory):
     """Outbound bound far away (the order test buffers ~10 MB for one reader), big messages allowed."""
     return server_factory(RELAY_RATE="0", SEND_RATE="0", MAX_OUTBOUND_BYTES=str(256 * 1024 * 1024),
-                          MAX_MESSAGE_CHARS=str(BIG_MESSAGE), METRICS="open")  # fmt: skip
+                          MAX_MESSAGE_CHARS=str(BIG_MESSAGE), METRICS="open", LIBRARY_TUNINGS="on")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def tight_server(server_factory):
     return server_factory(RELAY_RATE="0", SEND_RATE="0", MAX_OUTBOUND_BYTES="1048576", MAX_MESSAGE_CHARS=str(BIG_MESSAGE),
-                          METRICS="open")  # fmt: skip
+                          METRICS="open", LIBRARY_TUNINGS="on")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def queue_only_server(server_factory):
-    return server_factory(DIRECT_WRITE="off", METRICS="open")
+    return server_factory(LIBRARY_TUNINGS="-direct_write", METRICS="open")
 
 
 class RawReader:
@@ -180,7 +182,7 @@ def polling_events(http: httpx.Client, query: dict, event: str) -> list:
             return found
 
 
-@pytest.mark.parametrize("direct_write, direct, queued", [("on", 2, 1), ("off", 0, 3)])
+@pytest.mark.parametrize("direct_write, direct, queued", [("on", 2, 1), ("off", 0, 0)])
 async def test_websocket_copies_go_direct_and_polling_copies_through_the_queue(
     request, roomy_server, room_id, direct_write, direct, queued
 ):

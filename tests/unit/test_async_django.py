@@ -10,7 +10,7 @@ from chillout_project.async_django import AsyncSecurityMiddleware, SharedThreadA
 
 def test_the_installed_django_has_the_asgi_handler_shape_that_was_checked():
     """When this fails, re-read django/core/handlers/asgi.py (ASGIHandler.__call__ and handle)
-    against SharedThreadASGIHandler, then update HANDLER_CHECKED_DJANGO."""
+    against SharedThreadASGIHandler, then the `django_asgi_handler` entry of chillout_project/tunings.py."""
     assert handler_shape_known()
     assert issubclass(SharedThreadASGIHandler, ASGIHandler)
 

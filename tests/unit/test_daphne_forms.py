@@ -1,22 +1,18 @@
 """Daphne's requests are built with Twisted's form parsing off: only on the Daphne version
-checked, only through Twisted's own switch, and the request still carries its raw body."""
+checked (the `daphne_form_parse` tuning), only through Twisted's own switch, and the
+request still carries its raw body."""
 
 import ast
 import inspect
 import sys
-from importlib import metadata
 from io import BytesIO
 
 from twisted.internet.testing import StringTransport
 from twisted.web import http
 
 from chillout_project import daphne_forms
-from chillout_project.daphne_forms import DAPHNE_VERSION_TESTED, SWITCH, daphne_forms_install, formless
-
-
-def test_the_installed_daphne_is_the_version_checked():
-    """When this fails, re-check the next test on the new Daphne, then update the version."""
-    assert metadata.version("daphne") == DAPHNE_VERSION_TESTED
+from chillout_project import tunings
+from chillout_project.daphne_forms import SWITCH, daphne_forms_install, formless
 
 
 def test_daphne_builds_its_requests_from_the_module_global_and_never_reads_args():
@@ -58,7 +54,7 @@ def test_a_formless_request_keeps_the_raw_body_and_parses_no_form():
     assert getattr(plain, "_" + SWITCH) is False
 
 
-def test_install_acts_only_under_daphne_and_only_once(monkeypatch):
+def test_install_acts_only_under_daphne_and_only_once(monkeypatch, library_moved):
     import daphne.http_protocol as protocol
 
     original = protocol.WebRequest
@@ -66,9 +62,11 @@ def test_install_acts_only_under_daphne_and_only_once(monkeypatch):
     monkeypatch.delitem(sys.modules, daphne_forms.MODULE)
     assert daphne_forms_install() is False  # not imported: untouched
     monkeypatch.setitem(sys.modules, daphne_forms.MODULE, protocol)
-    monkeypatch.setattr(daphne_forms, "DAPHNE_VERSION_TESTED", "0.0.0")
+    checked = tunings.REACHES["daphne_form_parse"]
+    library_moved("daphne_form_parse")
     assert daphne_forms_install() is False and protocol.WebRequest is original
-    monkeypatch.setattr(daphne_forms, "DAPHNE_VERSION_TESTED", metadata.version("daphne"))
+    monkeypatch.setitem(tunings.REACHES, "daphne_form_parse", checked)
+    tunings.reaches_reset()
     assert daphne_forms_install() is True
     installed = protocol.WebRequest
     assert installed.__mro__[1] is original and installed.chillout_formless is True

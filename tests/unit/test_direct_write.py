@@ -1,10 +1,9 @@
-"""The pure parts of the direct path: frames built once (realtime/wire.py, realtime/delivery.py)
-and the library versions whose private shapes the wires read. The wires themselves are
+"""The pure parts of the direct path: frames built once (realtime/wire.py, realtime/delivery.py).
+The versions whose private shapes the wires read are the `direct_write` entry of
+chillout_project/tunings.py (tests/unit/test_tunings.py). The wires themselves are
 tested against the real servers in tests/realtime/test_wire.py and test_delivery_order.py."""
 
 from __future__ import annotations
-
-from importlib import metadata
 
 import pytest
 from hypothesis import given
@@ -12,18 +11,7 @@ from hypothesis import strategies as st
 from websockets.frames import Frame, Opcode
 
 from realtime.delivery import _frame_of
-from realtime.wire import AUTOBAHN_VERSION_TESTED, TWISTED_VERSION_TESTED, WEBSOCKETS_VERSION_TESTED, text_frame
-
-
-def test_the_installed_libraries_are_the_versions_whose_shapes_the_wires_read():
-    """When this fails, re-read autobahn's `WebSocketProtocol.sendMessage`/`sendData`,
-    Twisted's `FileDescriptor.write`/`doWrite` and `tcp.Connection.writeSomeData`, and
-    websockets' `Protocol.send_text` with uvicorn's `WebSocketsSansIOProtocol.send` against
-    realtime/wire.py, then update the versions there (until then `wire_for` gives no wire
-    and every copy takes engine.io's queue)."""
-    assert metadata.version("autobahn") == AUTOBAHN_VERSION_TESTED
-    assert metadata.version("twisted") == TWISTED_VERSION_TESTED
-    assert metadata.version("websockets") == WEBSOCKETS_VERSION_TESTED
+from realtime.wire import text_frame
 
 
 def serialized(payload: bytes) -> bytes:

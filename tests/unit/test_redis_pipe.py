@@ -1,19 +1,17 @@
-"""realtime.redis_pipe packs commands with hiredis exactly as redis-py would, on the checked versions."""
+"""realtime.redis_pipe packs commands with hiredis exactly as redis-py would, on the checked
+versions, and falls back to redis-py's own client on any other."""
 
 import hiredis
 import pytest
 from redis.asyncio.connection import Connection
 
-from realtime.redis_pipe import SUPPORTED, redis_pipe_version_check
+from realtime.redis_pipe import LibraryRedis, PipelinedRedis, redis_commands_create
 
 
-def test_the_installed_redis_and_hiredis_are_the_versions_checked(monkeypatch):
-    """Fails when redis or hiredis changes: re-check realtime.redis_pipe, then add the version."""
-    redis_pipe_version_check()
-    assert set(SUPPORTED) == {"redis", "hiredis"}
-    monkeypatch.setitem(SUPPORTED, "hiredis", ("0.0.1",))
-    with pytest.raises(RuntimeError, match="^realtime.redis_pipe relies on hiredis"):
-        redis_pipe_version_check()
+def test_the_pipeline_on_the_checked_versions_redis_py_on_any_other(library_moved):
+    assert type(redis_commands_create("redis://127.0.0.1:1/0")) is PipelinedRedis
+    library_moved("redis_pipe")
+    assert type(redis_commands_create("redis://127.0.0.1:1/0")) is LibraryRedis
 
 
 @pytest.mark.parametrize(

@@ -13,23 +13,34 @@ run:  ## install into .venv and serve on http://localhost:$(PORT) with the embed
 	$(INSTALL) -r requirements/embedded.txt
 	$(VENV)/bin/python manage.py runserver 0.0.0.0:$(PORT)
 
-test: system-deps  ## install everything (Python, Node, Redis, nginx, chromium); the import layers (.importlinter); the unit tier; every other test under Daphne, then uvicorn
+# The tiers after the unit one: every test under Daphne with the library tunings on (as
+# served); the socket tests (recovery included) again with every tuning off, the libraries'
+# own paths; the socket and scale-out tests under uvicorn, whose websocket and transport
+# code differs from Daphne's (REST, media, browser and operations do not depend on it).
+SOCKET_TESTS = tests/realtime
+UVICORN_TESTS = tests/realtime tests/scale
+
+test: system-deps  ## install everything (Python, Node, Redis, nginx, chromium); the import layers (.importlinter); the unit tier; every other test under Daphne; the socket tests with LIBRARY_TUNINGS=off; the socket and scale tests under uvicorn
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(INSTALL) -r requirements/dev.txt
 	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest tests/unit  # the fast tier first: pure code, no server, once
 	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest --ignore=tests/unit
-	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest --ignore=tests/unit
+	LIBRARY_TUNINGS=off CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest $(SOCKET_TESTS)
+	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest $(UVICORN_TESTS)
 
 lock:  ## re-compile requirements/*.txt from requirements/*.in (locked versions that still fit are kept)
 	test -x $(VENV)/bin/uv || { test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); $(INSTALL) -r requirements/dev.txt; }
 	$(VENV)/bin/python requirements/relock.py --uv $(VENV)/bin/uv
 
-upgrade:  ## re-lock to the newest releases, install them, run the unit tier (its version tests name each tuning whose checked version moved)
+upgrade:  ## re-lock to the newest releases and install them; print which reach into a library needs re-checking, a short bench with the tunings on and off, then the unit tier
 	test -x $(VENV)/bin/uv || { test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); $(INSTALL) -r requirements/dev.txt; }
 	$(VENV)/bin/python requirements/relock.py --uv $(VENV)/bin/uv --upgrade
 	$(INSTALL) -r requirements/dev.txt
+	-$(VENV)/bin/python -m chillout_project.tunings requirements/dev.txt  # RE-CHECK lines: those run the library's own path
+	npm ci --prefix bench --no-audit --no-fund
+	$(VENV)/bin/python bench/run.py --scenarios fanout,chat-closed,connections --tunings on,off
 	$(VENV)/bin/python -m pytest tests/unit -q
 
 # The scale-out tests start their own redis-server and nginx, the browser tests Debian's

@@ -2,12 +2,14 @@
 with `REDIS_URL` (the recovery log's append + publish script).
 
     .venv/bin/python bench/redis_pipe.py [--trees /path/to/before,/path/to/after] [--rounds 5]
+                                         [--clients PipelinedRedis,LibraryRedis]
 
 Starts its own redis-server (Debian package), loads `realtime/redis_pipe.py` from each tree in
 turn (alternating, twice) and runs 2,000 EVALSHA of the recovery log's shape (14 arguments,
 a message of ~200 bytes), 10 at a time as concurrent messages arrive; prints one JSON line per
-tree and pass with this process's CPU per command in µs for each round. Redis's own CPU is
-not in it.
+tree, client and pass with this process's CPU per command in µs for each round. Redis's own
+CPU is not in it. `--clients PipelinedRedis,LibraryRedis` compares the `redis_pipe` tuning
+with its fallback (redis-py's own client), docs/tunings.md.
 """
 
 import argparse
@@ -33,8 +35,8 @@ def pipe_module(tree: Path):
     return module
 
 
-async def cpu_per_command(module, url: str, rounds: int) -> list[float]:
-    pipe = module.PipelinedRedis(url)
+async def cpu_per_command(client, url: str, rounds: int) -> list[float]:
+    pipe = client(url)
     append = pipe.script("return ARGV[1]")
     keys = ["bench:rl:room", "bench:rm:room"]
     await append(keys=keys, args=ARGS)
@@ -52,14 +54,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trees", default=str(ROOT))
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--clients", default="PipelinedRedis")
     args = parser.parse_args()
     trees = [Path(tree) for tree in args.trees.split(",")]
+    clients = args.clients.split(",")
     with redis_server() as (url, _pid):
         for run in range(2):
             for tree in trees:
-                figures = asyncio.run(cpu_per_command(pipe_module(tree), url, args.rounds))
-                print(json.dumps({"tree": str(tree), "pass": run + 1, "loadavg_1m": load_average(),
-                                  "cpu_us_per_command": figures}), flush=True)  # fmt: skip
+                module = pipe_module(tree)
+                for client in clients:
+                    figures = asyncio.run(cpu_per_command(getattr(module, client), url, args.rounds))
+                    print(json.dumps({"tree": str(tree), "client": client, "pass": run + 1, "loadavg_1m": load_average(),
+                                      "cpu_us_per_command": figures}), flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

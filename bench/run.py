@@ -3,6 +3,7 @@
     npm ci --prefix bench
     python bench/run.py [--server daphne|uvicorn|granian|original[,...]] [--scenarios echo,chat-closed,...]
                         [--repeat N] [--original-dir DIR] [--checkout DIR] [--find-max-rate]
+                        [--tunings on,off,-direct_write,...]
                         [--url http://host:port --pids SERVER,DB [--protocol original]]
 
 By default each scenario gets its own fresh embedded database and server process (rate
@@ -20,6 +21,9 @@ the history prefill embeds the messages in the room document, as the original st
 `granian`'s figures are its worker process's (granian's supervisor is idle).
 `--checkout DIR` serves Chillout from another checkout with this bench (a "before" tree:
 alternate runs with and without it for a before/after in one sitting).
+`--tunings on,off,...` runs Chillout once per `LIBRARY_TUNINGS` value (interleaved within
+each server, each line says which): what each library tuning buys, measured in one sitting
+(docs/tunings.md).
 
 With `--repeat N` (N > 1), after all runs one `"summary": "median"` line per server and
 scenario: the median of every numeric figure over the runs without an error, with the
@@ -171,10 +175,12 @@ def run_scenario(scenario: str, url: str, pids: list[int], mongo_uri: str | None
 
 
 @contextlib.contextmanager
-def fresh_server(kind: str, original_dir: str | None, checkout: str | None = None):
+def fresh_server(kind: str, original_dir: str | None, checkout: str | None = None, tunings: str | None = None):
     """A new embedded database and a new server on it: (url, [server pid, db pid], uri).
-    `checkout`: run Chillout from that directory instead of this one."""
+    `checkout`: run Chillout from that directory instead of this one; `tunings`: its
+    `LIBRARY_TUNINGS` (default: the server's default, all on)."""
     options = dict(SERVERS[kind])
+    env = dict(BENCH_ENV, **({"LIBRARY_TUNINGS": tunings} if tunings is not None and kind != "original" else {}))
     if kind == "original":
         options["cwd"] = original_dir
     elif checkout:
@@ -182,7 +188,7 @@ def fresh_server(kind: str, original_dir: str | None, checkout: str | None = Non
     PROTOCOL["name"] = "original" if kind == "original" else "chillout"
     with embedded_database() as database:
         uri = f"{database.uri}/chillout_bench"
-        with server_process(uri, **options, **BENCH_ENV) as (url, pid):
+        with server_process(uri, **options, **env) as (url, pid):
             yield url, [pid, database.pid], uri
 
 
@@ -193,15 +199,17 @@ def emit(server: str, figures: dict) -> dict:
 
 
 def emit_medians(lines: list[dict]) -> None:
-    """One summary line per (server, scenario): medians over the runs without an error."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    """One summary line per (server, tunings, scenario): medians over the runs without an error."""
+    groups: dict[tuple[str, str | None, str], list[dict]] = {}
     for line in lines:
-        groups.setdefault((line["server"], line.get("scenario", "?")), []).append(line)
-    for (server, scenario), runs in groups.items():
+        groups.setdefault((line["server"], line.get("tunings"), line.get("scenario", "?")), []).append(line)
+    for (server, tunings, scenario), runs in groups.items():
         good = [run for run in runs if "error" not in run]
         figures = median_figures(good) if good else {}
         figures.pop("loadavg_1m", None)
-        print(json.dumps({"summary": "median", "server": server, "scenario": scenario, "runs": len(good),
+        figures.pop("tunings", None)
+        selection = {} if tunings is None else {"tunings": tunings}
+        print(json.dumps({"summary": "median", "server": server, **selection, "scenario": scenario, "runs": len(good),
                           "errors": len(runs) - len(good), "loadavg_1m_runs": [run["loadavg_1m"] for run in runs],
                           **{k: v for k, v in figures.items() if k not in ("server", "scenario")}}), flush=True)  # fmt: skip
 
@@ -219,6 +227,14 @@ def find_max_rate(server: str, url: str, pids: list[int], *, start: int, step: i
         rate += step
 
 
+def tunings_values(option: str | None, server: str) -> list[str | None]:
+    """The `LIBRARY_TUNINGS` values to run `server` with (+ and - selections split on `,`
+    would be ambiguous: each value is one name or on/off; None: the server's default)."""
+    if option is None or server == "original":
+        return [None]
+    return [value.strip() for value in option.split(",") if value.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default="daphne", help=f"one or more of {','.join(SERVERS)}, comma-separated")
@@ -231,6 +247,7 @@ def main() -> None:
     parser.add_argument("--rate-start", type=int, default=100)
     parser.add_argument("--rate-step", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--tunings", help="LIBRARY_TUNINGS values to compare, comma-separated (on,off,-direct_write)")
     parser.add_argument("--checkout", help="serve Chillout from this checkout (e.g. a 'before' tree), with this bench")
     parser.add_argument("--url", help="a running server (default: a fresh one per scenario)")
     parser.add_argument("--pids", default="", help="with --url: server pid,database pid")
@@ -256,15 +273,18 @@ def main() -> None:
                 lines.append(emit("external", run_scenario(scenario, args.url, pids, args.mongo_uri)))
             continue
         for server in servers:
-            for scenario in scenarios:
-                try:
-                    with fresh_server(server, args.original_dir, args.checkout) as (url, pids, uri):
-                        figures = run_scenario(scenario, url, pids, uri)
-                except Exception as error:  # a server that did not start: say so, go on with the next
-                    figures = {"scenario": scenario, "error": f"{type(error).__name__}: {error}"}
-                if args.checkout and server != "original":
-                    figures["checkout"] = args.checkout
-                lines.append(emit(server, figures))
+            for tunings in tunings_values(args.tunings, server):
+                for scenario in scenarios:
+                    try:
+                        with fresh_server(server, args.original_dir, args.checkout, tunings) as (url, pids, uri):
+                            figures = run_scenario(scenario, url, pids, uri)
+                    except Exception as error:  # a server that did not start: say so, go on with the next
+                        figures = {"scenario": scenario, "error": f"{type(error).__name__}: {error}"}
+                    if args.checkout and server != "original":
+                        figures["checkout"] = args.checkout
+                    if tunings is not None:
+                        figures["tunings"] = tunings
+                    lines.append(emit(server, figures))
             if args.find_max_rate:
                 with fresh_server(server, args.original_dir) as (url, pids, _):
                     lines.append(emit(server, find_max_rate(server, url, pids, start=args.rate_start,

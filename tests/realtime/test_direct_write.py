@@ -33,7 +33,7 @@ from websockets.asyncio.client import connect as ws_connect
 from realtime.recovery import offset_parse
 from tests.realtime.conftest import SocketClient
 from tests.realtime.test_backpressure import polling_member, rss_mb
-from tests.realtime.test_sessions import metric
+from tests.realtime.test_observability import metric
 
 OFFER_BYTES = 60_000
 STALLED_ITEMS = 240  # 160 offers of 60 KB while the reader reads nothing: ~10 MB, past every buffer

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.realtime.conftest import SocketClient
-from tests.realtime.test_sessions import metric
+from tests.realtime.test_observability import metric
 
 FLOOD_PACKETS = 20_000
 PACKETS_PER_POST = 50

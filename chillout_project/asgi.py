@@ -15,8 +15,7 @@ Around everything: `LifespanApp` (lifespan events, for servers that send them) a
 `ObservedApp` (request log, HTTP metrics, in-flight count; awaits the start on the first
 request or socket). `graceful_shutdown_install()` makes SIGTERM under Daphne drain
 in-flight requests before stopping (it only asks Daphne's reactor to call it once running);
-`autobahn_tuning_install()` spares Daphne the formatting of debug lines it never logs
-(per websocket and per frame), `daphne_forms_install()` Twisted's parse of every upload body
+`daphne_forms_install()` spares Twisted the parse of every upload body
 into form arguments Daphne never reads. Every such reach into a library is decided by
 `chillout_project.tunings` (`LIBRARY_TUNINGS`, the checked versions); `reaches_decide()`
 at the end logs and exports the decision of those nobody asked yet.
@@ -36,7 +35,6 @@ def build_application():
     from django.urls import re_path
 
     from chillout_project import mongo
-    from chillout_project.autobahn_tuning import autobahn_tuning_install
     from chillout_project.body_limit import BodyLimitMiddleware
     from chillout_project.daphne_forms import daphne_forms_install
     from chillout_project.lifecycle import LifespanApp, graceful_shutdown_install, startup, startup_hook_add
@@ -58,7 +56,6 @@ def build_application():
         }
     )
     graceful_shutdown_install()
-    autobahn_tuning_install()
     daphne_forms_install()
     reaches_decide()
     return LifespanApp(ObservedApp(SocketIOFirst(sio_app, router), startup=startup))

@@ -77,8 +77,6 @@ class Reach:
 REACHES: dict[str, Reach] = {
     reach.name: reach
     for reach in (
-        Reach("autobahn_debug_lines", TUNING, AUTOBAHN, "chillout_project.autobahn_tuning",
-              "autobahn.websocket.protocol calls pformat/hltype/hlval only for debug-line arguments"),
         Reach("daphne_form_parse", TUNING, DAPHNE | TWISTED, "chillout_project.daphne_forms",
               "Daphne builds requests from its module global WebRequest and never reads request.args"),
         Reach("django_asgi_handler", TUNING, {"django": ("5.2.*",)}, "chillout_project.async_django",

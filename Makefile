@@ -20,7 +20,7 @@ run:  ## install into .venv and serve on http://localhost:$(PORT) with the embed
 SOCKET_TESTS = tests/realtime
 UVICORN_TESTS = tests/realtime tests/scale
 
-test: system-deps  ## install everything (Python, Node, Redis, nginx, chromium); the import layers (.importlinter); the unit tier; every other test under Daphne; the socket tests with LIBRARY_TUNINGS=off; the socket and scale tests under uvicorn
+test: system-deps  ## install everything (Python, Node, Redis, nginx, coturn, chromium); the import layers (.importlinter); the unit tier; every other test under Daphne; the socket tests with LIBRARY_TUNINGS=off; the socket and scale tests under uvicorn
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(INSTALL) -r requirements/dev.txt
 	test ! -f tests/node/package-lock.json || npm ci --prefix tests/node --no-audit --no-fund
@@ -43,12 +43,16 @@ upgrade:  ## re-lock to the newest releases and install them; print which reach 
 	$(VENV)/bin/python bench/run.py --scenarios fanout,chat-closed,connections --tunings on,off
 	$(VENV)/bin/python -m pytest tests/unit -q
 
-# The scale-out tests start their own redis-server and nginx, the browser tests Debian's
-# chromium (Debian packages); nothing needs to be running. Installed with apt-get when
-# missing (as root, else through sudo).
+# The scale-out tests start their own redis-server and nginx, the TURN tests their own coturn
+# (`turnserver`), the browser tests Debian's chromium (Debian packages); nothing needs to be
+# running. Installed with apt-get when missing (as root, else through sudo). Debian starts
+# coturn as a system service on install: a coturn installed here is stopped and disabled
+# again (tests/turn_relay.py starts its own on loopback; deploy/coturn is for production).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@PATH="$$PATH:/usr/sbin:/sbin"; command -v redis-server >/dev/null && command -v nginx >/dev/null \
-	  && command -v chromium >/dev/null || { \
+	@PATH="$$PATH:/usr/sbin:/sbin"; had_turnserver=$$(command -v turnserver); \
+	  command -v redis-server >/dev/null && command -v nginx >/dev/null \
+	  && command -v chromium >/dev/null && test -n "$$had_turnserver" || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server nginx chromium; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server nginx chromium coturn && \
+	  { test -n "$$had_turnserver" || $(SUDO) systemctl disable --now coturn >/dev/null 2>&1 || true; }; }

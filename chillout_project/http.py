@@ -104,6 +104,13 @@ def media_base(request: HttpRequest) -> str:
     return media_origin(scheme=request.scheme, host=request.get_host, fallback_host="")
 
 
+def request_client_ip(request: HttpRequest) -> str:
+    """The client's address for per-IP limits: the ASGI scope's client (Django's `REMOTE_ADDR`),
+    which Daphne and uvicorn take from `X-Forwarded-For` only when started with
+    `--proxy-headers` (behind a trusted proxy)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
 def handler400(request, exception=None):
     return error_response("bad request", 400)
 

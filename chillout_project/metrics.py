@@ -64,6 +64,19 @@ messages_stored = Counter(
     ["type"],
 )
 
+# --- ICE servers (fed by realtime/ice_servers.py and realtime/views.py) ------------
+
+turn_credentials = Counter(
+    "chillout_turn_credentials_issued_total",
+    "TURN credentials issued, by where they went (rest: GET /api/turn; join_call: its ack).",
+    ["via"],
+)
+turn_refused = Counter(
+    "chillout_turn_requests_refused_total",
+    "GET /api/turn refused before anything was issued, by reason (rate_limited: per client IP).",
+    ["reason"],
+)
+
 # --- Expiry purge ------------------------------------------------------------------
 
 purge_runs = Counter(
@@ -162,6 +175,14 @@ def upload_observe(*, kind: str, size: int) -> None:
 
 def upload_refused(*, reason: str) -> None:
     uploads_refused.labels(reason).inc()
+
+
+def turn_credentials_issued(*, via: str) -> None:
+    turn_credentials.labels(via).inc()
+
+
+def turn_request_refused(*, reason: str) -> None:
+    turn_refused.labels(reason).inc()
 
 
 def message_stored(*, type: str) -> None:

@@ -224,6 +224,30 @@ TYPING_TIMEOUT_SECONDS = env.float("TYPING_TIMEOUT_SECONDS", default=6.0)
 if TYPING_TIMEOUT_SECONDS <= 0:
     raise ImproperlyConfigured("TYPING_TIMEOUT_SECONDS must be positive")
 
+# --- ICE servers for calls (realtime/ice_servers.py) ------------------------------
+
+# coturn's `use-auth-secret` (the "REST API for TURN services" draft): GET /api/turn and the
+# join_call ack hand out TURN credentials valid TURN_TTL_SECONDS, signed with the first of
+# TURN_SECRET's comma-separated secrets (the others are the ones being rotated out; coturn
+# holds them all as `static-auth-secret` lines). Unset: no TURN entry, only STUN_URLS.
+TURN_SECRETS = tuple(secret for secret in env.list("TURN_SECRET", default=[]) if secret)
+TURN_URLS = env.list("TURN_URLS", default=[])
+STUN_URLS = env.list("STUN_URLS", default=[])
+# A day, as coturn's and Synapse's examples: a call outlives its join, and a browser reuses
+# the credentials of its RTCPeerConnection for the whole call (ICE restarts included).
+TURN_TTL_SECONDS = env.int("TURN_TTL_SECONDS", default=86_400)
+# GET /api/turn per client IP (token bucket, per process, as uploads); 0 = off.
+TURN_RATE = env.float("TURN_RATE", default=1.0)
+TURN_BURST = env.int("TURN_BURST", default=10)
+if bool(TURN_SECRETS) != bool(TURN_URLS):
+    raise ImproperlyConfigured("TURN_SECRET and TURN_URLS go together: set both or neither")
+if any(not url.startswith(("turn:", "turns:")) for url in TURN_URLS):
+    raise ImproperlyConfigured("every TURN_URLS entry starts with turn: or turns:")
+if any(not url.startswith(("stun:", "stuns:")) for url in STUN_URLS):
+    raise ImproperlyConfigured("every STUN_URLS entry starts with stun: or stuns:")
+if TURN_TTL_SECONDS < 1 or TURN_RATE < 0 or TURN_BURST < 0:
+    raise ImproperlyConfigured("TURN_TTL_SECONDS must be positive, TURN_RATE and TURN_BURST not negative")
+
 # --- Scale-out ---------------------------------------------------------------------
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/docs/<str:name>", ops_views.docs_asset),
     # Media first: `api/room/<id>/voice` must not be taken for a room id containing '/'.
     path("api/", include("voice.urls")),
+    path("api/", include("realtime.urls")),
     path("api/", include("rooms.urls")),
 ]
 

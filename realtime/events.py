@@ -41,6 +41,7 @@ from realtime.connections import (
     connection_get,
     socket_media_base,
 )
+from realtime.ice_servers import ice_servers_issue
 from realtime.presence import presence_flush
 from realtime.recovery import RecoverySession
 from realtime.server import server
@@ -275,9 +276,12 @@ async def typing(connection: Connection, data: dict) -> None:
 
 
 @socket_event("join_call", bucket=WRITE_LIMIT)
-async def join_call(connection: Connection, data: dict) -> None:
+async def join_call(connection: Connection, data: dict) -> dict:
+    """The ack carries the ICE servers of `GET /api/turn` (fresh TURN credentials), so a
+    joiner has them without another request; a client without an ack callback gets nothing."""
     payload = payloads.payload_room(data)
     await actions.do_call_join(connection=connection, room_id=payload.room_id, claimed=payload.username)
+    return {"iceServers": ice_servers_issue(via="join_call")["iceServers"]}
 
 
 @socket_event("leave_call", bucket=WRITE_LIMIT)

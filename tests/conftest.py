@@ -128,8 +128,10 @@ def server_env(**overrides: str) -> dict:
             "PYTHONUNBUFFERED": "1",
             "FRONTEND_URL": "http://localhost:3000",
             "LOG_LEVEL": "INFO",
-            # Every test uploads from 127.0.0.1: the per-IP upload limit is off unless a test sets it.
+            # Every test uploads (and asks for TURN credentials) from 127.0.0.1: the per-IP limits
+            # are off unless a test sets them.
             "UPLOAD_RATE": "0",
+            "TURN_RATE": "0",
         }
     )
     env.update({k: str(v) for k, v in overrides.items()})

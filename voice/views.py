@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from chillout_project import metrics
 from chillout_project.errors import InvalidInput, NotFound, RateLimited
-from chillout_project.http import api_view, error_response, json_response
+from chillout_project.http import api_view, error_response, json_response, request_client_ip
 from chillout_project.ratelimit import KeyedBuckets
 from chillout_project.validators import check_object_id, check_room_id
 from voice import media, services
@@ -19,7 +19,7 @@ from voice.ranges import Unsatisfiable, parse_range
 async def media_upload(request: HttpRequest, room_id: str, kind: str):
     media_kind = KINDS[kind]
     room_id = check_room_id(room_id)
-    check_upload_rate(ip=request.META.get("REMOTE_ADDR") or "unknown")
+    check_upload_rate(ip=request_client_ip(request))
     uploaded = await services.media_upload(
         kind=media_kind, room_id=room_id, content_type=request.META.get("CONTENT_TYPE", ""), body=request
     )
@@ -33,10 +33,7 @@ def _upload_buckets() -> KeyedBuckets:
 
 def check_upload_rate(*, ip: str) -> None:
     """Uploads per client IP (`UPLOAD_RATE` / `UPLOAD_BURST`, per process): 429 past the burst.
-
-    The IP is the ASGI scope's client (Django's `REMOTE_ADDR`), which Daphne and uvicorn take
-    from `X-Forwarded-For` only when started with `--proxy-headers` (behind a trusted proxy).
-    """
+    The IP is `request_client_ip`'s."""
     if not _upload_buckets().take(ip):
         metrics.upload_refused(reason="rate_limited")
         raise RateLimited("rate limited")

@@ -30,7 +30,9 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def api_server(server_factory):
-    return server_factory(METRICS="open")
+    # TURN configured (no relay needed: the answer is only signed), so GET /api/turn's full shape is checked.
+    return server_factory(METRICS="open", TURN_SECRET="openapi-test-secret", TURN_URLS="turn:turn.example:3478",
+                          STUN_URLS="stun:turn.example:3478")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

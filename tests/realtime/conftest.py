@@ -37,6 +37,8 @@ from tests.factories import MEDIA as MEDIA_BYTES
 WAIT = 10.0  # longest wait for something that must arrive
 # A room no test joins: `leave_room` of it is a no-op that the server still acknowledges.
 BARRIER_ROOM = "barrier-room-never-joined"
+# The join_call ack of a server without TURN_SECRET or STUN_URLS (tests/realtime/test_turn.py has the others).
+JOINED_CALL = {"ok": True, "iceServers": []}
 
 
 class SocketClient:

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tests.realtime.conftest import stored_messages
+from tests.realtime.conftest import JOINED_CALL, stored_messages
 
 CALL_NOTICE_KEYS = ["username", "message", "type", "url", "_id", "createdAt", "callInitiator"]
 
@@ -16,7 +16,7 @@ def call_ids(client):
 async def test_join_call_notifies_in_order_and_persists(joined, room_id, mongo):
     alice = await joined("alice")
     bob = await joined("bob")
-    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == {"ok": True}
+    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == JOINED_CALL
     notice = await bob.next("call_notification")
     assert list(notice) == CALL_NOTICE_KEYS
     assert notice["username"] == "System" and notice["message"] == "alice is in the audio call"
@@ -53,7 +53,7 @@ async def test_second_join_call_of_a_socket_emits_nothing(joined, room_id, mongo
     bob = await joined("bob")
     await alice.call("join_call", {"roomId": room_id, "username": "alice"})
     await bob.next("user_joined_call")
-    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == {"ok": True}
+    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == JOINED_CALL
     await bob.next("call_notification")
     await bob.assert_no("call_notification")
     await bob.assert_no("user_joined_call")

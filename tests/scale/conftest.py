@@ -10,9 +10,7 @@ without them these tests fail with that hint rather than being skipped.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,44 +21,13 @@ import redis
 
 from chillout_project.embedded_db import free_port
 from tests.conftest import PROJECT_ROOT, ServerProcess
+from tests.processes import binary, process_stop, wait_until
 from tests.realtime.conftest import SocketClient
 
 # What python-socketio's websocket client raises (socketio.exceptions.ConnectionError) when
 # the server refuses its handshake (here: the per-IP cap): the upgrade's 403 has no body.
 REFUSED = "^Connection error$"
 DEAD_PROCESS_SECONDS = 3.0
-START_TIMEOUT = 30.0
-
-
-def binary(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
-    if path is None:
-        pytest.fail(f"{name} not found: apt-get install -y redis-server nginx")
-    return path
-
-
-def wait_until(check, *, what: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not ready within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def process_stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

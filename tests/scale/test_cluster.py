@@ -11,7 +11,7 @@ import time
 import pytest
 from socketio.exceptions import ConnectionError as SocketConnectionError
 
-from tests.realtime.conftest import stored_messages
+from tests.realtime.conftest import JOINED_CALL, stored_messages
 from tests.scale.conftest import DEAD_PROCESS_SECONDS, REFUSED
 
 # Only a guard against a hang, not a figure: the test waits for the reaper's events, and how
@@ -68,10 +68,10 @@ async def test_a_call_across_processes_with_relays(pair, clients, room_id, mongo
     bob = await clients(b.url)
     await alice.join(room_id, "alice")
     await bob.join(room_id, "bob")
-    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == {"ok": True}
+    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == JOINED_CALL
     assert (await bob.next("call_notification"))["message"] == "alice is in the audio call"
     assert await bob.next("user_joined_call") == {"socketId": alice.sid, "username": "alice"}
-    assert await bob.call("join_call", {"roomId": room_id, "username": "bob"}) == {"ok": True}
+    assert await bob.call("join_call", {"roomId": room_id, "username": "bob"}) == JOINED_CALL
     assert await bob.next("call_participants") == [{"socketId": alice.sid, "username": "alice"}]
     assert await alice.next("user_joined_call") == {"socketId": bob.sid, "username": "bob"}
 

@@ -14,6 +14,8 @@ import re
 import httpx
 import pytest
 
+from tests.realtime.conftest import JOINED_CALL
+
 ROOM_RECEIVED = re.compile(r'^chillout_pubsub_messages_received_total\{kind="(room|node)"\} ([0-9.e+]+)$', re.M)
 CHANNELS = re.compile(r"^chillout_pubsub_room_channels ([0-9.e+]+)$", re.M)
 
@@ -123,8 +125,8 @@ async def test_an_emit_to_a_socket_on_the_other_process_goes_to_that_process_onl
     bob = await clients(b.url)
     await alice.join(room_id, "alice")
     await bob.join(room_id, "bob")
-    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == {"ok": True}
-    assert await bob.call("join_call", {"roomId": room_id, "username": "bob"}) == {"ok": True}
+    assert await alice.call("join_call", {"roomId": room_id, "username": "alice"}) == JOINED_CALL
+    assert await bob.call("join_call", {"roomId": room_id, "username": "bob"}) == JOINED_CALL
     await alice.next("user_joined_call")
     before_a, before_b = received(a), received(b)
     answer = {"type": "answer", "sdp": "v=0 bob"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
-from chillout_project.embedded_db import free_port, start_or_reuse  # noqa: E402
+from chillout_project.embedded_db import free_port, ping, start_or_reuse  # noqa: E402
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -95,15 +96,16 @@ def child_pids(pid: int) -> list[int]:
 @contextlib.contextmanager
 def server_process(
     mongo_uri: str, *, command: list[str] | None = None, cwd: Path | None = None, worker_child: bool = False,
-    **env_overrides,
+    port: int | None = None, stop_signal: int = signal.SIGTERM, **env_overrides,
 ):
-    """A server on a free port; yields (url, pid) once `/api/health` answers 200.
+    """A server on a free port (or `port`: a restart where its clients reconnect); yields
+    (url, pid) once `/api/health` answers 200.
 
     `{port}` in `command` and in the env values is replaced by the port. `worker_child`: the
     command is a supervisor whose one child serves (granian), and the pid yielded is that
     child's, the process whose CPU and RSS are the server's (and the one to kill -9).
     """
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "MONGO_URI": mongo_uri,
@@ -135,8 +137,9 @@ def server_process(
             (pid,) = child_pids(process.pid)
         yield url, pid
     finally:
-        process.terminate()
-        process.wait(30)
+        if process.poll() is None:
+            process.send_signal(stop_signal)
+        process.wait(60)
 
 
 def load_average() -> float:
@@ -171,9 +174,30 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 @contextlib.contextmanager
-def redis_server():
-    """A throwaway redis-server (Debian package `redis-server`) on a free port; yields (url, pid)."""
-    port = free_port()
+def embedded_database_on(data_dir: Path, port: int):
+    """The embedded database on `data_dir` at a fixed `port`, so that a server keeps its
+    `MONGO_URI` across a SIGKILL and restart of it (a fault of `soak.py`); yields its pid."""
+    command = [sys.executable, "-m", "chillout_project.embedded_db", "--storage-path", str(data_dir / "db"),
+               "--port", str(port), "--parent-pid", str(os.getpid())]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not ping(port, timeout=0.5):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("embedded database did not start")
+            time.sleep(0.1)
+        yield process.pid
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(30)
+
+
+@contextlib.contextmanager
+def redis_server(port: int | None = None):
+    """A throwaway redis-server (Debian package `redis-server`) on a free port (or `port`, to
+    restart one in place); yields (url, pid)."""
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="chillout-redis-") as workdir:
         process = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

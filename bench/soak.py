@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import io
 import itertools
 import json
@@ -69,6 +70,8 @@ from _harness import (  # noqa: E402
 SERVER_ENV = {"MAX_CONNECTIONS_PER_IP": 0, "METRICS": "open"}  # every client comes from 127.0.0.1
 LATE_SECONDS = 15.0  # an expected copy missing this long after its ack counts as lost (so far)
 ACK_TIMEOUT = 10.0
+WARM_IDLE_SECONDS = 30.0  # past engine.io's ping interval (25 s)
+SETTLE_SECONDS = 180.0  # MONGO_MAX_IDLE_MS (120 s) and the driver's next pool check
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,16 @@ class Member:
         self.live: set[str] = set()
         self.joined_at: float | None = None
         self.leaving_at: float | None = None
-        self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=3,
-                                        randomization_factor=0.5)  # fmt: skip
+        self.sio = self.new_client()
+
+    def new_client(self) -> socketio.AsyncClient:
+        sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=3,
+                                   randomization_factor=0.5)  # fmt: skip
         for event in ("receive_message", "receive_voice_message", "receive_image_message"):
-            self.sio.on(event, self.on_message)
-        self.sio.on("connect", self.on_connect)
+            sio.on(event, self.on_message)
+        sio.on("connect", self.on_connect)
+        sio.on("disconnect", self.on_disconnect)
+        return sio
 
     async def on_message(self, payload, *offset) -> None:
         message_id = payload.get("_id") if isinstance(payload, dict) else None
@@ -184,6 +192,26 @@ class Member:
         if self.joined_at is not None and self.leaving_at is None:  # a reconnect, not the first connect
             self.soak.reconnects += 1
             self.soak.spawn(self.rejoin())
+
+    async def on_disconnect(self, reason=None) -> None:
+        """A server DISCONNECT (a server shutting down, a process given up for dead) is not
+        reconnected by Socket.IO clients: the user reloads the page, which this does."""
+        if reason == socketio.AsyncClient.reason.SERVER_DISCONNECT and self.joined_at is not None and self.leaving_at is None:
+            self.soak.reloads += 1
+            self.soak.spawn(self.reload())
+
+    async def reload(self) -> None:
+        for _ in range(120):
+            await asyncio.sleep(random.uniform(1, 3))
+            if self.leaving_at is not None or self.soak.stopping.is_set():
+                return
+            self.sio = self.new_client()
+            try:
+                await self.sio.connect(self.url, transports=["websocket"], wait_timeout=30)  # on_connect rejoins
+                return
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await self.sio.disconnect()
 
     async def start(self) -> None:
         await self.sio.connect(self.url, transports=["websocket"], wait_timeout=30)
@@ -277,9 +305,9 @@ class Soak:
         self.ledger = Ledger()
         self.rooms: list[Room] = []
         self.tasks: set[asyncio.Task] = set()
-        self.blips = self.reconnects = self.left_owing = self.visitors = 0
+        self.blips = self.reconnects = self.reloads = self.left_owing = self.visitors = 0
         self.counters = {"uploads": 0, "upload_errors": 0, "downloads": 0, "download_errors": 0, "calls": 0,
-                         "call_errors": 0, "slow_reader_frames": 0, "slow_reader_cuts": 0}  # fmt: skip
+                         "call_errors": 0, "slow_reader_frames": 0, "slow_reader_cuts": 0, "visit_errors": 0}  # fmt: skip
         self.names = itertools.count()
         self.client_lag_ms = 0.0
         self.samples: list[dict] = []
@@ -332,7 +360,7 @@ class Soak:
                 await visitor.send("send_message", {"message": f"visitor {visitor.name}"})
             await visitor.leave()
         except Exception:
-            self.counters["call_errors" if False else "upload_errors"] += 0
+            self.counters["visit_errors"] += 1
             with contextlib.suppress(Exception):
                 room.members.discard(visitor)
                 await visitor.sio.disconnect()
@@ -489,6 +517,7 @@ class Soak:
             "client_lag_ms": round(self.client_lag_ms, 1),
             "blips": self.blips,
             "reconnects": self.reconnects,
+            "reloads": self.reloads,
             **self.counters,
         }
         self.samples.append(line)
@@ -510,8 +539,8 @@ class Soak:
         self.voice, self.photo = voice_note(), photo()
         (self.out / "soak.jsonl").unlink(missing_ok=True)
         async with httpx.AsyncClient(timeout=30) as self.http:
-            baseline = await self.server_figures()
-            started = time.monotonic()
+            baseline = await self.idle_figures()
+            started = self.started_at = time.monotonic()
             await self.populate(str(int(time.time())))
             seconds = self.minutes * 60
             p = self.profile
@@ -531,9 +560,36 @@ class Soak:
             for task in running:
                 task.cancel()
             await self.everyone_leaves()
-            await asyncio.sleep(15)  # past CONNECT_TIMEOUT_SECONDS: half-open sessions are gone too
-            after = await self.server_figures()
+            after = await self.settle(started, baseline)
         return self.summary(baseline, loaded, after, lost, end_sample)
+
+    async def idle_figures(self) -> dict:
+        """The figures of a warmed server at rest, the baseline the end is compared with.
+
+        A fresh process starts some tasks at its first socket (engine.io's service task,
+        PyMongo's periodic executors): one client visits first. A socket's engine.io ping task
+        outlives its disconnect by up to the ping interval (it sleeps, then sees the socket
+        closed), so the baseline is read after `WARM_IDLE_SECONDS`."""
+        visitor = self.member(Room(f"soak-warmup-{time.time():.0f}"))
+        await visitor.start()
+        await visitor.send("send_message", {"message": "warm-up"})
+        await visitor.sio.disconnect()
+        await asyncio.sleep(WARM_IDLE_SECONDS)
+        return await self.server_figures()
+
+    async def settle(self, started: float, baseline: dict) -> dict:
+        """After the clients left: sample until descriptors and tasks are back at the baseline
+        (idle MongoDB connections close after `MONGO_MAX_IDLE_MS`, 120 s by default), at most
+        `SETTLE_SECONDS`; the samples go on in the JSONL so that the picture shows the return."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            await asyncio.sleep(self.sample_every)
+            await self.sample(started, time.monotonic())
+            after = await self.server_figures()
+            back = all((delta(after[key], baseline[key]) or 0) <= 0 for key in ("fds", "tasks"))
+            if back or time.monotonic() > deadline:
+                self.settle_seconds = round(time.monotonic() - deadline + SETTLE_SECONDS, 1)
+                return after
 
     async def everyone_leaves(self) -> None:
         members = [m for r in [self.big, *self.rooms] for m in list(r.members)]
@@ -571,6 +627,7 @@ class Soak:
             "tasks_loaded": total(loaded["tasks"]),
             "tasks_after": total(after["tasks"]),
             "tasks_delta": delta(after["tasks"], baseline["tasks"]),
+            "settle_s": self.settle_seconds,
             "p50_ms": round(statistics.median([ms for _, ms in self.ledger.latencies]), 1) if self.ledger.latencies else None,
             "p99_ms_first": round(percentile(first, 0.99), 1) if first else None,
             "p99_ms_last": round(percentile(last, 0.99), 1) if last else None,
@@ -580,6 +637,7 @@ class Soak:
             "visitors": self.visitors,
             "blips": self.blips,
             "reconnects": self.reconnects,
+            "reloads": self.reloads,
             "left_owing": self.left_owing,
             "slow_consumer_cuts": after.get("slow_consumer_cuts"),
             **self.counters,
@@ -617,3 +675,221 @@ def total_max(values: list) -> float:
 def delta(after: list, before: list) -> float | None:
     a, b = total(after), total(before)
     return None if a is None or b is None else round(a - b, 1)
+
+
+# --- the processes ---------------------------------------------------------------
+
+
+class Restartable:
+    """A service started from a context-manager factory that a fault can stop and start again."""
+
+    def __init__(self, factory) -> None:
+        self.factory, self.manager, self.value = factory, None, None
+
+    def start(self):
+        self.manager = self.factory()
+        self.value = self.manager.__enter__()
+        return self.value
+
+    def stop(self) -> None:
+        manager, self.manager = self.manager, None
+        if manager is not None:
+            manager.__exit__(None, None, None)
+
+
+class Processes:
+    """The embedded database, Redis (`--faults`: two processes share it) and the servers, each
+    on a fixed port so that a restarted one is found again by whoever used it."""
+
+    def __init__(self, workdir: Path, *, servers: int, env: dict) -> None:
+        db_port = free_port()
+        self.mongo_uri = f"mongodb://127.0.0.1:{db_port}/chillout_soak"
+        self.database = Restartable(lambda: embedded_database_on(workdir, db_port))
+        self.redis = Restartable(lambda port=free_port(): redis_server(port)) if servers > 1 else None
+        self.env = env
+        self.servers = [self.server_on(free_port()) for _ in range(servers)]
+
+    def server_on(self, port: int) -> Restartable:
+        def start():
+            extra = {"REDIS_URL": self.redis.value[0]} if self.redis else {}
+            return server_process(self.mongo_uri, port=port, **self.env, **extra)
+
+        return Restartable(start)
+
+    def start(self) -> list[Target]:
+        self.database.start()
+        if self.redis:
+            self.redis.start()
+        return [Target(url=url, pid=pid) for url, pid in (server.start() for server in self.servers)]
+
+    def stop(self) -> None:
+        for service in [*self.servers, self.redis, self.database]:
+            if service is not None:
+                with contextlib.suppress(Exception):
+                    service.stop()
+
+    # The faults. Each blocks (processes start and stop) and so runs in a thread.
+
+    def database_kill(self) -> None:
+        os.kill(self.database.value, signal.SIGKILL)
+        self.database.stop()
+        time.sleep(3)
+        self.database.start()
+
+    def redis_restart(self) -> None:
+        self.redis.stop()
+        time.sleep(3)
+        self.redis.start()
+
+    def server_restart(self, target: Target, index: int = -1) -> None:
+        self.servers[index].stop()  # SIGTERM: the server's own shutdown
+        time.sleep(2)
+        target.url, target.pid = self.servers[index].start()
+
+
+FAULT_SCHEDULE = [(0.25, "database SIGKILL"), (0.5, "redis restart"), (0.75, "server SIGTERM")]
+
+
+def fault_actions(processes: Processes, targets: list[Target]) -> dict:
+    async def in_thread(function, *args) -> None:
+        await asyncio.to_thread(function, *args)
+
+    return {
+        "database SIGKILL": lambda: in_thread(processes.database_kill),
+        "redis restart": lambda: in_thread(processes.redis_restart),
+        "server SIGTERM": lambda: in_thread(processes.server_restart, targets[-1]),
+    }
+
+
+# --- the picture and the screen -------------------------------------------------------
+
+PANELS = [
+    ("rss_mb", "server RSS (MB)"),
+    ("fds", "open descriptors"),
+    ("tasks", "asyncio tasks"),
+    ("loop_lag_ms", "event-loop lag (ms)"),
+    ("db_connections", "MongoDB connections"),
+    ("clients", "connected clients"),
+    (("p50_ms", "p99_ms"), "ack latency (ms)"),
+    (("acked", "failed", "lost", "duplicated"), "messages (cumulative)"),
+]
+
+
+def plot(samples: list[dict], faults: list[Fault], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [s["t"] / 60 for s in samples]
+    figure, axes = plt.subplots(len(PANELS), 1, figsize=(10, 2.1 * len(PANELS)), sharex=True)
+    for axis, (keys, label) in zip(axes, PANELS):
+        for key in (keys,) if isinstance(keys, str) else keys:
+            series = [s.get(key) for s in samples]
+            if any(isinstance(v, list) for v in series):  # one line per server process
+                for index in range(max(len(v) for v in series if isinstance(v, list))):
+                    axis.plot(minutes, [v[index] if isinstance(v, list) and len(v) > index else None for v in series],
+                              label=f"{key} process {index + 1}" if len(samples[0].get(key) or []) > 1 else key)  # fmt: skip
+            else:
+                axis.plot(minutes, series, label=key)
+        for fault in faults:
+            if fault.at is not None:
+                axis.axvline(fault.at / 60, color="red", linestyle=":", linewidth=1)
+        axis.set_ylabel(label, fontsize=8)
+        axis.grid(alpha=0.3)
+        if not isinstance(keys, str) or any(isinstance(s.get(keys), list) and len(s[keys]) > 1 for s in samples[:1]):
+            axis.legend(fontsize=7, loc="upper left")
+    for fault in faults:
+        if fault.at is not None:
+            axes[0].annotate(fault.name, (fault.at / 60, 1), xycoords=("data", "axes fraction"), fontsize=7,
+                             color="red", rotation=0, va="bottom")  # fmt: skip
+    axes[-1].set_xlabel("minutes")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def screen(result: dict) -> str:
+    lines = [
+        f"soak: {result['minutes']} min, {result['processes']} process(es), peak {result['clients_peak']} clients, "
+        f"load {result['loadavg_1m_samples'][0]}-{result['loadavg_1m_samples'][1]}",
+        f"messages: {result['acked']} acked, {result['lost']} lost, {result['duplicated']} duplicated, "
+        f"{result['failed_sends']} sends not acked",
+        f"RSS: {result['rss_start_mb']} MB idle, {result['rss_warm_mb']} warm, {result['rss_end_mb']} end "
+        f"({result['rss_growth_pct']} %), {result['rss_after_mb']} after the clients left",
+        f"descriptors: {result['fd_before']} before, {result['fd_loaded']} loaded, {result['fd_after']} after "
+        f"(delta {result['fd_delta']}; db connections delta {result['db_connections_delta']})",
+        f"tasks: {result['tasks_before']} before, {result['tasks_loaded']} loaded, {result['tasks_after']} after "
+        f"({result['settle_s']} s after the clients left)",
+        f"ack latency: p50 {result['p50_ms']} ms; p99 {result['p99_ms_first']} ms first tenth, "
+        f"{result['p99_ms_last']} ms last tenth; max loop lag {result['max_loop_lag_ms']} ms "
+        f"(client {result['max_client_lag_ms']} ms)",
+        f"mix: {result['visitors']} visitors, {result['uploads']} uploads ({result['upload_errors']} failed), "
+        f"{result['downloads']} downloads ({result['download_errors']} failed), {result['calls']} calls "
+        f"({result['call_errors']} failed), {result['blips']} blips, {result['reconnects']} reconnects, "
+        f"{result['reloads']} reloads, slow reader {result['slow_reader_frames']} frames / "
+        f"{result['slow_reader_cuts']} cuts",
+    ]
+    lines += [f"fault: {f['name']} at {f['at_s']} s, back at {f['recovered_s']} s" for f in result["faults"]]
+    return "\n".join(lines)
+
+
+# --- the command ------------------------------------------------------------------
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--out", type=Path, default=Path("var/soak"))
+    parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
+    parser.add_argument("--url", help="a running server to soak (no server is started)")
+    parser.add_argument("--pids", type=int, nargs="*", default=[], help="with --url: the server's pid(s), for RSS and fds")
+    parser.add_argument("--faults", action="store_true", help="two processes on Redis; kill the database, restart Redis and a server")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the number of clients (0.1 for a smoke run)")
+    parser.add_argument("--seed", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def scaled(profile: Profile, factor: float) -> Profile:
+    if factor == 1.0:
+        return profile
+    return dataclasses.replace(
+        profile, big_room_members=max(2, int(profile.big_room_members * factor)),
+        small_rooms=tuple(max(2, int(size * factor)) for size in profile.small_rooms),
+    )  # fmt: skip
+
+
+async def soak_run(args: argparse.Namespace) -> tuple[Soak, dict]:
+    random.seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    profile = scaled(PROFILE, args.scale)
+    if args.url:
+        pids = args.pids or [None]
+        targets = [Target(url=args.url, pid=pid) for pid in pids[:1]]
+        soak = Soak(targets, args.minutes, args.out, args.sample, profile)
+        return soak, await soak.run()
+    with tempfile.TemporaryDirectory(prefix="chillout-soak-") as workdir:
+        processes = Processes(Path(workdir), servers=2 if args.faults else 1, env=SERVER_ENV)
+        try:
+            targets = await asyncio.to_thread(processes.start)
+            soak = Soak(targets, args.minutes, args.out, args.sample, profile)
+            if args.faults:
+                soak.faults = [Fault(at, name) for at, name in FAULT_SCHEDULE]
+                soak.fault_actions = fault_actions(processes, targets)
+            return soak, await soak.run()
+        finally:
+            await asyncio.to_thread(processes.stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
+    soak, result = asyncio.run(soak_run(args))
+    plot(soak.samples, soak.faults, args.out / "soak.png", title=f"Chillout soak: {screen(result).splitlines()[0]}")
+    (args.out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(screen(result))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -34,7 +34,8 @@ closed loop); chat-open (10 × 10 at 500 messages/s offered); history (Python: p
 rooms directly in the database, then send→echo p50 in an empty room vs one with 10,000
 messages, and GET timings: full history of 1,000, limit=50 at 10 and at 10,000); history-fresh (1,000 messages sent through the server by one socket, 20 in flight, then
 at once 30 full GETs of that room; and GETs of an almost empty room); fanout
-(500 members); connections (2,000 sockets joining rooms of 10, RSS per idle connection);
+(500 members); connections (2,000 sockets joining rooms of 10, RSS per idle connection); rooms (the same,
+one socket per room: with connections, the memory per room for bench/capacity.py);
 churn (connect, join, send, disconnect); media (8 clients, 1 and 10 MB up then down).
 Every line has the server kind, the 1-minute load average, and per pid (server, database)
 the CPU in cores over the measured phase and RSS from /proc.
@@ -68,8 +69,8 @@ from _harness import (
 
 BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "UPLOAD_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0",
              "PURGE_INTERVAL_SECONDS": "0"}  # fmt: skip
-DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,history-fresh,fanout,fill,connections,churn,media"
-SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}
+DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,history-fresh,fanout,fill,connections,rooms,churn,media"
+SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}, "rooms": {"SCENARIO": "connections", "CONNECTIONS_PER_ROOM": 1, "IDLE_SECONDS": 60}}
 HISTORY_SIZES = {"h10": 10, "h1k": 1_000, "h10k": 10_000}
 HISTORY_SPACING_SECONDS = 2.0  # prefilled history: one message every 2 s, ending now
 FRESH_MESSAGES = 1_000  # history-fresh: messages sent through the server just before the GETs
@@ -84,7 +85,7 @@ def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
     )
     if result.returncode != 0:
         return {"scenario": scenario, "error": result.stderr.strip()[-500:]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "scenario": scenario}
 
 
 # The load tool's protocol (sio_load.mjs PROTOCOL): "original" for the original Node server.

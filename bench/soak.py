@@ -22,10 +22,8 @@ one-screen summary, and as the last stdout line one JSON object (`minutes`, `ack
 `duplicated`, `rss_warm_mb`, `rss_end_mb`, `rss_growth_pct`, `fd_delta`, `p99_ms_first`,
 `p99_ms_last`, ...).
 
-Lost and duplicated (`Ledger`): a message whose send was acked `ok` is expected by every
-member of its room that had joined before the send and had not begun to leave when the ack
-came; each must have it at the end, live or from the history it read after a reconnect.
-Duplicated: one member receiving the same message id twice live.
+Lost and duplicated: see `_soak_mix.Ledger`. The clients and their mix are in
+`_soak_mix.py`, the picture and the summary screen in `_soak_picture.py`.
 
 `--faults` runs two server processes on one Redis (the scale-out setup; each room's members
 spread over both) and, on a schedule, SIGKILLs the database and restarts it, restarts Redis,
@@ -42,7 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import io
+import functools
 import itertools
 import json
 import os
@@ -52,12 +50,10 @@ import statistics
 import sys
 import tempfile
 import time
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import socketio
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -66,212 +62,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (  # noqa: E402
     embedded_database_on, free_port, load_average, percentile, proc_rss_mb, redis_server, server_process,
 )
+from _soak_mix import ACK_TIMEOUT, LATE_SECONDS, PROFILE, Ledger, Member, Profile, Room, photo, voice_note  # noqa: E402
+from _soak_picture import plot, screen  # noqa: E402
 
 SERVER_ENV = {"MAX_CONNECTIONS_PER_IP": 0, "METRICS": "open"}  # every client comes from 127.0.0.1
-LATE_SECONDS = 15.0  # an expected copy missing this long after its ack counts as lost (so far)
-ACK_TIMEOUT = 10.0
 WARM_IDLE_SECONDS = 30.0  # past engine.io's ping interval (25 s)
+WARM_FRACTION = 0.2  # RSS growth is measured from this share of the run (caches filled)
 SETTLE_SECONDS = 180.0  # MONGO_MAX_IDLE_MS (120 s) and the driver's next pool check
-
-
-@dataclass(frozen=True)
-class Profile:
-    """The mix. Rates are per second; the defaults make ~700 clients and ~10 messages/s."""
-
-    big_room_members: int = 500
-    big_room_rate: float = 0.5
-    small_rooms: tuple[int, ...] = (2, 2, 3, 4, 5, 8, 10, 12, 15, 20, 30, 50)
-    small_room_rate: float = 0.7
-    churn_every: float = 2.0  # a visitor joins a small room this often, stays 20-60 s
-    media_every: float = 12.0  # an upload (voice or image, alternating) then two downloads
-    call_every: float = 20.0
-    blip_every: float = 15.0
-    slow_reader_pause: float = 3.0  # the slow reader reads one frame per pause
-
-
-PROFILE = Profile()
-
-
-def voice_note(seconds: float = 3.0) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(os.urandom(int(16000 * seconds)))
-    return buffer.getvalue()
-
-
-def photo() -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.effect_noise((800, 600), 64).convert("RGB").save(buffer, "JPEG", quality=80)
-    return buffer.getvalue()
-
-
-class Ledger:
-    """Acked messages and who still owes a copy of them; duplicates; ack latencies."""
-
-    def __init__(self) -> None:
-        self.pending: dict[str, tuple[float, set]] = {}
-        self.acked = self.duplicated = self.failed = 0
-        self.latencies: list[tuple[float, float]] = []  # (ack time, ms)
-
-    def ack(self, message_id: str, expected: list[Member], started: float) -> None:
-        now = time.monotonic()
-        self.acked += 1
-        self.latencies.append((now, (now - started) * 1000))
-        missing = {member for member in expected if message_id not in member.seen}
-        if missing:
-            self.pending[message_id] = (now, missing)
-
-    def seen(self, member: Member, message_id: str) -> None:
-        entry = self.pending.get(message_id)
-        if entry is not None:
-            entry[1].discard(member)
-            if not entry[1]:
-                del self.pending[message_id]
-
-    def lost(self, *, older_than: float = LATE_SECONDS) -> int:
-        now = time.monotonic()
-        return sum(len(owing) for at, owing in self.pending.values() if now - at > older_than)
-
-    def latencies_between(self, start: float, end: float) -> list[float]:
-        return [ms for at, ms in self.latencies if start <= at < end]
-
-
-class Room:
-    def __init__(self, room_id: str) -> None:
-        self.id, self.members = room_id, set()
-
-    def listeners(self, started: float) -> list[Member]:
-        """Who must get a message sent at `started`: joined before it, not leaving."""
-        return [m for m in self.members if m.joined_at is not None and m.joined_at < started and m.leaving_at is None]
-
-    def connected(self) -> list[Member]:
-        return [m for m in self.members if m.sio.connected and m.joined_at is not None]
-
-
-class Member:
-    """One python-socketio client in one room. After a reconnect it rejoins and reads the
-    newest history, which is how it recovers what it missed (the web client reloads)."""
-
-    def __init__(self, soak: Soak, name: str, room: Room, url: str) -> None:
-        self.soak, self.name, self.room, self.url = soak, name, room, url
-        self.seen: set[str] = set()
-        self.live: set[str] = set()
-        self.joined_at: float | None = None
-        self.leaving_at: float | None = None
-        self.sio = self.new_client()
-
-    def new_client(self) -> socketio.AsyncClient:
-        sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=3,
-                                   randomization_factor=0.5)  # fmt: skip
-        for event in ("receive_message", "receive_voice_message", "receive_image_message"):
-            sio.on(event, self.on_message)
-        sio.on("connect", self.on_connect)
-        sio.on("disconnect", self.on_disconnect)
-        return sio
-
-    async def on_message(self, payload, *offset) -> None:
-        message_id = payload.get("_id") if isinstance(payload, dict) else None
-        if message_id is None:
-            return
-        if message_id in self.live:
-            self.soak.ledger.duplicated += 1
-        self.live.add(message_id)
-        self.remember(message_id)
-
-    def remember(self, message_id: str) -> None:
-        if message_id not in self.seen:
-            self.seen.add(message_id)
-            self.soak.ledger.seen(self, message_id)
-
-    async def on_connect(self) -> None:
-        if self.joined_at is not None and self.leaving_at is None:  # a reconnect, not the first connect
-            self.soak.reconnects += 1
-            self.soak.spawn(self.rejoin())
-
-    async def on_disconnect(self, reason=None) -> None:
-        """A server DISCONNECT (a server shutting down, a process given up for dead) is not
-        reconnected by Socket.IO clients: the user reloads the page, which this does."""
-        if reason == socketio.AsyncClient.reason.SERVER_DISCONNECT and self.joined_at is not None and self.leaving_at is None:
-            self.soak.reloads += 1
-            self.soak.spawn(self.reload())
-
-    async def reload(self) -> None:
-        for _ in range(120):
-            await asyncio.sleep(random.uniform(1, 3))
-            if self.leaving_at is not None or self.soak.stopping.is_set():
-                return
-            self.sio = self.new_client()
-            try:
-                await self.sio.connect(self.url, transports=["websocket"], wait_timeout=30)  # on_connect rejoins
-                return
-            except Exception:
-                with contextlib.suppress(Exception):
-                    await self.sio.disconnect()
-
-    async def start(self) -> None:
-        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=30)
-        await self.join()
-        self.room.members.add(self)
-        self.joined_at = time.monotonic()
-
-    async def join(self) -> None:
-        ack = await self.sio.call("join_room", {"roomId": self.room.id, "username": self.name}, timeout=30)
-        if not (isinstance(ack, dict) and ack.get("ok")):
-            raise RuntimeError(f"join_room refused: {ack}")
-
-    async def rejoin(self) -> None:
-        for _ in range(20):
-            with contextlib.suppress(Exception):
-                await self.join()
-                await self.backfill()
-                return
-            await asyncio.sleep(1)
-
-    async def backfill(self) -> None:
-        response = await self.soak.http.get(f"{self.url}/api/room/{self.room.id}", params={"limit": 1000})
-        response.raise_for_status()
-        for message in response.json()["messages"]:
-            self.remember(message["_id"])
-
-    async def send(self, event: str, payload: dict) -> dict | None:
-        """Emit a write and book its ack; None when it was not acked ok (down, refused, late)."""
-        started = time.monotonic()
-        expected = self.room.listeners(started)
-        try:
-            ack = await self.sio.call(event, {"roomId": self.room.id, "username": self.name, **payload},
-                                      timeout=ACK_TIMEOUT)  # fmt: skip
-        except Exception:
-            ack = None
-        if not (isinstance(ack, dict) and ack.get("ok")):
-            self.soak.ledger.failed += 1
-            return None
-        if "message" in ack:
-            self.remember(ack["message"]["_id"])
-            self.soak.ledger.ack(ack["message"]["_id"], [m for m in expected if m is not self], started)
-        return ack
-
-    async def leave(self) -> None:
-        """Stop being expected, keep reading a moment (copies in flight arrive), then go."""
-        self.leaving_at = time.monotonic()
-        await asyncio.sleep(3)
-        self.room.members.discard(self)
-        for message_id, (_, owing) in list(self.soak.ledger.pending.items()):
-            if self in owing:  # still owed after 3 s connected: a real loss, kept in the count
-                self.soak.left_owing += 1
-                self.soak.ledger.seen(self, message_id)
-        await self.sio.disconnect()
-
-    async def blip(self) -> None:
-        """The network under this client's websocket goes away: the client reconnects by itself."""
-        ws = getattr(self.sio.eio, "ws", None)
-        if ws is not None and self.sio.connected:
-            self.soak.blips += 1
-            await ws.close()
 
 
 @dataclass
@@ -298,6 +95,9 @@ class Soak:
     out: Path
     sample_every: float
     profile: Profile = PROFILE
+    warm_idle: float = WARM_IDLE_SECONDS
+    settle_max: float = SETTLE_SECONDS
+    tracemalloc_dir: Path | None = None
     faults: list[Fault] = field(default_factory=list)
     fault_actions: dict = field(default_factory=dict)
 
@@ -305,7 +105,7 @@ class Soak:
         self.ledger = Ledger()
         self.rooms: list[Room] = []
         self.tasks: set[asyncio.Task] = set()
-        self.blips = self.reconnects = self.reloads = self.left_owing = self.visitors = 0
+        self.blips = self.reconnects = self.reloads = self.visitors = 0
         self.counters = {"uploads": 0, "upload_errors": 0, "downloads": 0, "download_errors": 0, "calls": 0,
                          "call_errors": 0, "slow_reader_frames": 0, "slow_reader_cuts": 0, "visit_errors": 0}  # fmt: skip
         self.names = itertools.count()
@@ -545,14 +345,18 @@ class Soak:
             seconds = self.minutes * 60
             p = self.profile
             loops = [self.sampler(started), self.client_lag(), self.slow_reader(),
-                     self.every(1 / p.big_room_rate, lambda: self.chat(self.big)),
-                     *(self.every(1 / p.small_room_rate, functools_partial(self.chat, room)) for room in self.rooms),
+                     self.every(1 / p.big_room_rate, functools.partial(self.chat, self.big)),
+                     *(self.every(1 / p.small_room_rate, functools.partial(self.chat, room)) for room in self.rooms),
                      self.every(p.churn_every, self.visit), self.every(p.media_every, self.media),
                      self.every(p.call_every, self.call), self.every(p.blip_every, self.blip),
                      self.fault_schedule(started, seconds)]  # fmt: skip
+            if self.tracemalloc_dir:
+                loops.append(self.snapshot_after(started + WARM_FRACTION * seconds))
             running = [self.spawn(loop) for loop in loops]
             await asyncio.sleep(max(started + seconds - time.monotonic(), 0))
             loaded = await self.server_figures()
+            if self.tracemalloc_dir:
+                await self.snapshot_after(time.monotonic())
             self.stopping.set()
             await asyncio.sleep(LATE_SECONDS)  # the last acks' copies arrive; visitors finish leaving
             lost = self.ledger.lost(older_than=0)
@@ -569,27 +373,36 @@ class Soak:
         A fresh process starts some tasks at its first socket (engine.io's service task,
         PyMongo's periodic executors): one client visits first. A socket's engine.io ping task
         outlives its disconnect by up to the ping interval (it sleeps, then sees the socket
-        closed), so the baseline is read after `WARM_IDLE_SECONDS`."""
+        closed), so the baseline is read `warm_idle` seconds later."""
         visitor = self.member(Room(f"soak-warmup-{time.time():.0f}"))
         await visitor.start()
         await visitor.send("send_message", {"message": "warm-up"})
         await visitor.sio.disconnect()
-        await asyncio.sleep(WARM_IDLE_SECONDS)
+        await asyncio.sleep(self.warm_idle)
         return await self.server_figures()
 
     async def settle(self, started: float, baseline: dict) -> dict:
         """After the clients left: sample until descriptors and tasks are back at the baseline
         (idle MongoDB connections close after `MONGO_MAX_IDLE_MS`, 120 s by default), at most
-        `SETTLE_SECONDS`; the samples go on in the JSONL so that the picture shows the return."""
-        deadline = time.monotonic() + SETTLE_SECONDS
+        `settle_max`; the samples go on in the JSONL so that the picture shows the return."""
+        deadline = time.monotonic() + self.settle_max
         while True:
             await asyncio.sleep(self.sample_every)
             await self.sample(started, time.monotonic())
             after = await self.server_figures()
             back = all((delta(after[key], baseline[key]) or 0) <= 0 for key in ("fds", "tasks"))
             if back or time.monotonic() > deadline:
-                self.settle_seconds = round(time.monotonic() - deadline + SETTLE_SECONDS, 1)
+                self.settle_seconds = round(time.monotonic() - deadline + self.settle_max, 1)
                 return after
+
+    async def snapshot_after(self, moment: float) -> None:
+        """Have the first server write a tracemalloc snapshot (`--tracemalloc`) at `moment`."""
+        await asyncio.sleep(max(moment - time.monotonic(), 0))
+        pid = self.targets[0].pid
+        written = len(list(self.tracemalloc_dir.glob(f"snapshot-{pid}-*.pickle")))
+        os.kill(pid, signal.SIGUSR2)
+        while len(list(self.tracemalloc_dir.glob(f"snapshot-{pid}-*.pickle"))) == written:
+            await asyncio.sleep(0.5)
 
     async def everyone_leaves(self) -> None:
         members = [m for r in [self.big, *self.rooms] for m in list(r.members)]
@@ -600,7 +413,7 @@ class Soak:
 
     def summary(self, baseline: dict, loaded: dict, after: dict, lost: int, end_sample: dict) -> dict:
         seconds = self.minutes * 60
-        warm = [s for s in self.samples if s["t"] >= 0.2 * seconds]
+        warm = [s for s in self.samples if s["t"] >= WARM_FRACTION * seconds]
         rss_warm = total(warm[0]["rss_mb"]) if warm else None
         rss_end = total(loaded["rss_mb"])
         tenth = seconds / 10
@@ -638,7 +451,6 @@ class Soak:
             "blips": self.blips,
             "reconnects": self.reconnects,
             "reloads": self.reloads,
-            "left_owing": self.left_owing,
             "slow_consumer_cuts": after.get("slow_consumer_cuts"),
             **self.counters,
             "faults": [{"name": f.name, "at_s": round(f.at, 1), "recovered_s": round(f.recovered, 1)}
@@ -646,10 +458,6 @@ class Soak:
             "loadavg_1m": load_average(),
             "loadavg_1m_samples": [min(s["loadavg_1m"] for s in self.samples), max(s["loadavg_1m"] for s in self.samples)],
         }
-
-
-def functools_partial(function, *args):
-    return lambda: function(*args)
 
 
 def pid_alive(pid: int) -> bool:
@@ -761,80 +569,6 @@ def fault_actions(processes: Processes, targets: list[Target]) -> dict:
     }
 
 
-# --- the picture and the screen -------------------------------------------------------
-
-PANELS = [
-    ("rss_mb", "server RSS (MB)"),
-    ("fds", "open descriptors"),
-    ("tasks", "asyncio tasks"),
-    ("loop_lag_ms", "event-loop lag (ms)"),
-    ("db_connections", "MongoDB connections"),
-    ("clients", "connected clients"),
-    (("p50_ms", "p99_ms"), "ack latency (ms)"),
-    (("acked", "failed", "lost", "duplicated"), "messages (cumulative)"),
-]
-
-
-def plot(samples: list[dict], faults: list[Fault], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    minutes = [s["t"] / 60 for s in samples]
-    figure, axes = plt.subplots(len(PANELS), 1, figsize=(10, 2.1 * len(PANELS)), sharex=True)
-    for axis, (keys, label) in zip(axes, PANELS):
-        for key in (keys,) if isinstance(keys, str) else keys:
-            series = [s.get(key) for s in samples]
-            if any(isinstance(v, list) for v in series):  # one line per server process
-                for index in range(max(len(v) for v in series if isinstance(v, list))):
-                    axis.plot(minutes, [v[index] if isinstance(v, list) and len(v) > index else None for v in series],
-                              label=f"{key} process {index + 1}" if len(samples[0].get(key) or []) > 1 else key)  # fmt: skip
-            else:
-                axis.plot(minutes, series, label=key)
-        for fault in faults:
-            if fault.at is not None:
-                axis.axvline(fault.at / 60, color="red", linestyle=":", linewidth=1)
-        axis.set_ylabel(label, fontsize=8)
-        axis.grid(alpha=0.3)
-        if not isinstance(keys, str) or any(isinstance(s.get(keys), list) and len(s[keys]) > 1 for s in samples[:1]):
-            axis.legend(fontsize=7, loc="upper left")
-    for fault in faults:
-        if fault.at is not None:
-            axes[0].annotate(fault.name, (fault.at / 60, 1), xycoords=("data", "axes fraction"), fontsize=7,
-                             color="red", rotation=0, va="bottom")  # fmt: skip
-    axes[-1].set_xlabel("minutes")
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-
-
-def screen(result: dict) -> str:
-    lines = [
-        f"soak: {result['minutes']} min, {result['processes']} process(es), peak {result['clients_peak']} clients, "
-        f"load {result['loadavg_1m_samples'][0]}-{result['loadavg_1m_samples'][1]}",
-        f"messages: {result['acked']} acked, {result['lost']} lost, {result['duplicated']} duplicated, "
-        f"{result['failed_sends']} sends not acked",
-        f"RSS: {result['rss_start_mb']} MB idle, {result['rss_warm_mb']} warm, {result['rss_end_mb']} end "
-        f"({result['rss_growth_pct']} %), {result['rss_after_mb']} after the clients left",
-        f"descriptors: {result['fd_before']} before, {result['fd_loaded']} loaded, {result['fd_after']} after "
-        f"(delta {result['fd_delta']}; db connections delta {result['db_connections_delta']})",
-        f"tasks: {result['tasks_before']} before, {result['tasks_loaded']} loaded, {result['tasks_after']} after "
-        f"({result['settle_s']} s after the clients left)",
-        f"ack latency: p50 {result['p50_ms']} ms; p99 {result['p99_ms_first']} ms first tenth, "
-        f"{result['p99_ms_last']} ms last tenth; max loop lag {result['max_loop_lag_ms']} ms "
-        f"(client {result['max_client_lag_ms']} ms)",
-        f"mix: {result['visitors']} visitors, {result['uploads']} uploads ({result['upload_errors']} failed), "
-        f"{result['downloads']} downloads ({result['download_errors']} failed), {result['calls']} calls "
-        f"({result['call_errors']} failed), {result['blips']} blips, {result['reconnects']} reconnects, "
-        f"{result['reloads']} reloads, slow reader {result['slow_reader_frames']} frames / "
-        f"{result['slow_reader_cuts']} cuts",
-    ]
-    lines += [f"fault: {f['name']} at {f['at_s']} s, back at {f['recovered_s']} s" for f in result["faults"]]
-    return "\n".join(lines)
-
-
 # --- the command ------------------------------------------------------------------
 
 
@@ -848,6 +582,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--faults", action="store_true", help="two processes on Redis; kill the database, restart Redis and a server")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the number of clients (0.1 for a smoke run)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="the server traces allocations (slower); the sites that grew most are printed")  # fmt: skip
+    parser.add_argument("--warm-idle", type=float, default=WARM_IDLE_SECONDS, help="seconds at rest before the baseline")
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help="at most this long for the figures to return")
     return parser.parse_args(argv)
 
 
@@ -860,20 +598,48 @@ def scaled(profile: Profile, factor: float) -> Profile:
     )  # fmt: skip
 
 
+def soak_for(args: argparse.Namespace, targets: list[Target]) -> Soak:
+    return Soak(targets, args.minutes, args.out, args.sample, scaled(PROFILE, args.scale), warm_idle=args.warm_idle,
+                settle_max=args.settle, tracemalloc_dir=tracemalloc_dir(args))  # fmt: skip
+
+
+def tracemalloc_dir(args: argparse.Namespace) -> Path | None:
+    return args.out / "tracemalloc" if args.tracemalloc else None
+
+
+def server_env(args: argparse.Namespace) -> dict:
+    directory = tracemalloc_dir(args)
+    if directory is None:
+        return SERVER_ENV
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("snapshot-*.pickle"):
+        old.unlink()
+    hook = Path(__file__).resolve().parent / "tracemalloc_hook"
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    return {**SERVER_ENV, "PYTHONPATH": path, "CHILLOUT_TRACEMALLOC_DIR": directory}
+
+
+def tracemalloc_growth(directory: Path, pid: int, *, top: int = 15) -> list[str]:
+    """The allocation sites that grew most from the warm-up snapshot to the end one."""
+    import tracemalloc
+
+    first, last = (tracemalloc.Snapshot.load(str(directory / f"snapshot-{pid}-{n}.pickle")) for n in (1, 2))
+    return [str(stat) for stat in last.compare_to(first, "lineno")[:top]]
+
+
 async def soak_run(args: argparse.Namespace) -> tuple[Soak, dict]:
     random.seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    profile = scaled(PROFILE, args.scale)
     if args.url:
         pids = args.pids or [None]
         targets = [Target(url=args.url, pid=pid) for pid in pids[:1]]
-        soak = Soak(targets, args.minutes, args.out, args.sample, profile)
+        soak = soak_for(args, targets)
         return soak, await soak.run()
     with tempfile.TemporaryDirectory(prefix="chillout-soak-") as workdir:
-        processes = Processes(Path(workdir), servers=2 if args.faults else 1, env=SERVER_ENV)
+        processes = Processes(Path(workdir), servers=2 if args.faults else 1, env=server_env(args))
         try:
             targets = await asyncio.to_thread(processes.start)
-            soak = Soak(targets, args.minutes, args.out, args.sample, profile)
+            soak = soak_for(args, targets)
             if args.faults:
                 soak.faults = [Fault(at, name) for at, name in FAULT_SCHEDULE]
                 soak.fault_actions = fault_actions(processes, targets)
@@ -886,6 +652,11 @@ def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     soak, result = asyncio.run(soak_run(args))
     plot(soak.samples, soak.faults, args.out / "soak.png", title=f"Chillout soak: {screen(result).splitlines()[0]}")
+    if args.tracemalloc:
+        growth = tracemalloc_growth(tracemalloc_dir(args), soak.targets[0].pid)
+        (args.out / "tracemalloc.txt").write_text("\n".join(growth) + "\n")
+        print("allocation sites that grew most (warm-up to end):", *growth, sep="\n  ")
+        result["tracemalloc_top"] = growth[:5]
     (args.out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
     print(screen(result))
     print(json.dumps(result))

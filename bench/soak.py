@@ -650,6 +650,7 @@ async def soak_run(args: argparse.Namespace) -> tuple[Soak, dict]:
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: the processes it started are stopped
     soak, result = asyncio.run(soak_run(args))
     plot(soak.samples, soak.faults, args.out / "soak.png", title=f"Chillout soak: {screen(result).splitlines()[0]}")
     if args.tracemalloc:

@@ -12,7 +12,7 @@ import signal
 import tracemalloc
 from pathlib import Path
 
-FRAMES = 8
+FRAMES = int(os.environ.get("CHILLOUT_TRACEMALLOC_FRAMES", "1"))  # 1: grouped by line, the cheapest
 
 directory = os.environ.get("CHILLOUT_TRACEMALLOC_DIR")
 if directory:

@@ -9,14 +9,17 @@ import contextlib
 import os
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from bson import ObjectId
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -214,3 +217,19 @@ def redis_server(port: int | None = None):
         finally:
             process.terminate()
             process.wait(30)
+
+
+def history_docs(room_id: str, count: int, *, spacing: float, now: float | None = None) -> list[dict]:
+    """`count` text messages of a room as stored, one every `spacing` seconds ending `now`.
+
+    Their `_id`s carry their own time, as a real room's do (range-bounded reads rely on it).
+    """
+    now = time.time() if now is None else now
+    docs = []
+    for i in range(count):
+        at = now - (count - i) * spacing
+        oid = ObjectId(struct.pack(">I", int(at)) + os.urandom(5) + struct.pack(">I", i)[1:])
+        created = datetime.fromtimestamp(int(at * 1000) / 1000, tz=UTC)
+        docs.append({"_id": oid, "roomId": room_id, "username": f"user{i % 7}", "message": f"message {i} " + "x" * 80,
+                     "type": "text", "url": None, "createdAt": created})  # fmt: skip
+    return docs

@@ -42,6 +42,8 @@ class Profile:
     call_every: float = 20.0
     blip_every: float = 15.0
     slow_reader_pause: float = 3.0  # the slow reader reads one frame per pause
+    prefill_messages: int = 2000  # each room's history before the start: HISTORY_CACHE_MESSAGES' default
+    prefill_media_bytes: int = 72 * 1024 * 1024  # uploaded before the start: past MEDIA_CACHE_BYTES' default
 
 
 PROFILE = Profile()

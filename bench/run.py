@@ -52,7 +52,6 @@ import contextlib
 import json
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import time
@@ -64,7 +63,8 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from _harness import (
-    BENCH, SERVERS, embedded_database, load_average, median_figures, proc_cpu_seconds, proc_rss_mb, server_process,
+    BENCH, SERVERS, embedded_database, history_docs, load_average, median_figures, proc_cpu_seconds, proc_rss_mb,
+    server_process,
 )
 
 BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "UPLOAD_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0",
@@ -105,13 +105,7 @@ def history_prefill(mongo_uri: str, prefix: str) -> dict[str, str]:
     for label, count in HISTORY_SIZES.items():
         room_id = rooms[label] = f"{prefix}-{label}"
         room = {"_id": ObjectId(), "roomId": room_id, "lastActivity": datetime.now(UTC), "__v": 0}
-        docs = []
-        for i in range(count):
-            at = now - (count - i) * HISTORY_SPACING_SECONDS
-            oid = ObjectId(struct.pack(">I", int(at)) + os.urandom(5) + struct.pack(">I", i)[1:])
-            created = datetime.fromtimestamp(int(at * 1000) / 1000, tz=UTC)
-            docs.append({"_id": oid, "roomId": room_id, "username": f"user{i % 7}", "message": f"message {i} " + "x" * 80,
-                         "type": "text", "url": None, "createdAt": created})
+        docs = history_docs(room_id, count, spacing=HISTORY_SPACING_SECONDS, now=now)
         if PROTOCOL["name"] == "original":
             db.rooms.insert_one({**room, "messages": [{k: v for k, v in d.items() if k != "roomId"} for d in docs]})
             continue

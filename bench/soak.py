@@ -43,6 +43,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import math
 import os
 import random
 import signal
@@ -51,6 +52,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -60,12 +62,13 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    embedded_database_on, free_port, load_average, percentile, proc_rss_mb, redis_server, server_process,
+    embedded_database_on, free_port, history_docs, load_average, percentile, proc_rss_mb, redis_server, server_process,
 )
 from _soak_mix import ACK_TIMEOUT, LATE_SECONDS, PROFILE, Ledger, Member, Profile, Room, photo, voice_note  # noqa: E402
 from _soak_picture import plot, screen  # noqa: E402
 
-SERVER_ENV = {"MAX_CONNECTIONS_PER_IP": 0, "METRICS": "open"}  # every client comes from 127.0.0.1
+SERVER_ENV = {"MAX_CONNECTIONS_PER_IP": 0, "UPLOAD_RATE": 0, "METRICS": "open"}  # every client comes from 127.0.0.1
+PREFILL_VOICE_SECONDS = 200  # a 3.2 MB WAV, under MEDIA_CACHE_FILE_BYTES (4 MiB)
 WARM_IDLE_SECONDS = 30.0  # past engine.io's ping interval (25 s)
 WARM_FRACTION = 0.2  # RSS growth is measured from this share of the run (caches filled)
 SETTLE_SECONDS = 180.0  # MONGO_MAX_IDLE_MS (120 s) and the driver's next pool check
@@ -98,6 +101,7 @@ class Soak:
     warm_idle: float = WARM_IDLE_SECONDS
     settle_max: float = SETTLE_SECONDS
     tracemalloc_dir: Path | None = None
+    mongo_uri: str | None = None  # for the history prefill (none with --url)
     faults: list[Fault] = field(default_factory=list)
     fault_actions: dict = field(default_factory=dict)
 
@@ -109,9 +113,14 @@ class Soak:
         self.counters = {"uploads": 0, "upload_errors": 0, "downloads": 0, "download_errors": 0, "calls": 0,
                          "call_errors": 0, "slow_reader_frames": 0, "slow_reader_cuts": 0, "visit_errors": 0}  # fmt: skip
         self.names = itertools.count()
+        self.errors: dict[str, str] = {}  # the first error of each kind, for the summary
         self.client_lag_ms = 0.0
         self.samples: list[dict] = []
         self.stopping = asyncio.Event()
+
+    def failure(self, kind: str, error: BaseException) -> None:
+        self.counters[f"{kind}_errors"] += 1
+        self.errors.setdefault(kind, repr(error)[:200])
 
     def spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -126,13 +135,30 @@ class Soak:
         index = next(self.names)
         return Member(self, f"user{index}", room, self.url_for(index))
 
-    async def populate(self, run_id: str) -> None:
-        self.big = Room(f"soak-{run_id}-big")
-        self.rooms = [Room(f"soak-{run_id}-r{i}-{size}") for i, size in enumerate(self.profile.small_rooms)]
+    async def populate(self) -> None:
         members = [self.member(self.big) for _ in range(self.profile.big_room_members)]
         members += [self.member(room) for room, size in zip(self.rooms, self.profile.small_rooms) for _ in range(size)]
         for start in range(0, len(members), 25):
             await asyncio.gather(*(m.start() for m in members[start : start + 25]))
+
+    async def prefill(self) -> None:
+        """Fill the bounded caches to their caps before the clock starts, so that what grows
+        after the warm-up is not a cache filling as designed: every room gets a history of
+        `prefill_messages` (the history cache's per-room cap), read once on each process, and
+        voice notes beyond `MEDIA_CACHE_BYTES` (`prefill_media_bytes`) are uploaded and fetched once."""
+        rooms = [self.big, *self.rooms]
+        if self.mongo_uri:
+            await asyncio.to_thread(history_insert, self.mongo_uri, [room.id for room in rooms], self.profile.prefill_messages)
+        for target in self.targets:
+            for room in rooms:
+                (await self.http.get(f"{target.url}/api/room/{room.id}", params={"limit": 1000})).raise_for_status()
+        note = voice_note(seconds=PREFILL_VOICE_SECONDS)
+        for index in range(math.ceil(self.profile.prefill_media_bytes / len(note))):
+            url = self.targets[index % len(self.targets)].url
+            upload = await self.http.post(f"{url}/api/room/{self.big.id}/voice", data={"username": "prefill"},
+                                          files={"voice": ("blob", note)})  # fmt: skip
+            upload.raise_for_status()
+            (await self.http.get(f"{url}{upload.json()['url']}")).raise_for_status()
 
     # --- the mix ------------------------------------------------------------------
 
@@ -159,8 +185,8 @@ class Soak:
                 await asyncio.sleep(random.uniform(3, 8))
                 await visitor.send("send_message", {"message": f"visitor {visitor.name}"})
             await visitor.leave()
-        except Exception:
-            self.counters["visit_errors"] += 1
+        except Exception as error:
+            self.failure("visit", error)
             with contextlib.suppress(Exception):
                 room.members.discard(visitor)
                 await visitor.sio.disconnect()
@@ -178,8 +204,8 @@ class Soak:
                                             files={kind: ("blob", body)})  # fmt: skip
             response.raise_for_status()
             self.counters["uploads"] += 1
-        except httpx.HTTPError:
-            self.counters["upload_errors"] += 1
+        except httpx.HTTPError as error:
+            self.failure("upload", error)
             return
         path = response.json()["url"]
         ack = await sender.send(f"send_{kind}_message", {"url": path})
@@ -190,8 +216,8 @@ class Soak:
                 download = await self.http.get(f"{sender.url}{path}{suffix}")
                 download.raise_for_status()
                 self.counters["downloads"] += 1
-            except httpx.HTTPError:
-                self.counters["download_errors"] += 1
+            except httpx.HTTPError as error:
+                self.failure("download", error)
 
     async def call(self) -> None:
         """Two members of a small room: join the call, offer/answer, some ICE, leave."""
@@ -215,8 +241,8 @@ class Soak:
             for member in pair:
                 await self.checked(member.sio.call("leave_call", {**base, "username": member.name}, timeout=ACK_TIMEOUT))
             self.counters["calls"] += 1
-        except Exception:
-            self.counters["call_errors"] += 1
+        except Exception as error:
+            self.failure("call", error)
 
     @staticmethod
     async def checked(call) -> dict:
@@ -340,8 +366,12 @@ class Soak:
         (self.out / "soak.jsonl").unlink(missing_ok=True)
         async with httpx.AsyncClient(timeout=30) as self.http:
             baseline = await self.idle_figures()
+            run_id = str(int(time.time()))
+            self.big = Room(f"soak-{run_id}-big")
+            self.rooms = [Room(f"soak-{run_id}-r{i}-{size}") for i, size in enumerate(self.profile.small_rooms)]
+            await self.prefill()
             started = self.started_at = time.monotonic()
-            await self.populate(str(int(time.time())))
+            await self.populate()
             seconds = self.minutes * 60
             p = self.profile
             loops = [self.sampler(started), self.client_lag(), self.slow_reader(),
@@ -453,6 +483,7 @@ class Soak:
             "reloads": self.reloads,
             "slow_consumer_cuts": after.get("slow_consumer_cuts"),
             **self.counters,
+            "first_errors": self.errors,
             "faults": [{"name": f.name, "at_s": round(f.at, 1), "recovered_s": round(f.recovered, 1)}
                        for f in self.faults if f.at is not None],  # fmt: skip
             "loadavg_1m": load_average(),
@@ -486,6 +517,17 @@ def delta(after: list, before: list) -> float | None:
 
 
 # --- the processes ---------------------------------------------------------------
+
+
+def history_insert(mongo_uri: str, room_ids: list[str], count: int) -> None:
+    """Each room and `count` messages of history, one a minute, written to the database directly."""
+    from pymongo import MongoClient
+
+    with MongoClient(mongo_uri) as client:
+        db = client.get_default_database()
+        for room_id in room_ids:
+            db.rooms.insert_one({"roomId": room_id, "lastActivity": datetime.now(UTC), "__v": 0})
+            db.messages.insert_many(history_docs(room_id, count, spacing=60.0))
 
 
 class Restartable:
@@ -595,6 +637,7 @@ def scaled(profile: Profile, factor: float) -> Profile:
     return dataclasses.replace(
         profile, big_room_members=max(2, int(profile.big_room_members * factor)),
         small_rooms=tuple(max(2, int(size * factor)) for size in profile.small_rooms),
+        prefill_messages=int(profile.prefill_messages * factor), prefill_media_bytes=int(profile.prefill_media_bytes * factor),
     )  # fmt: skip
 
 
@@ -640,6 +683,7 @@ async def soak_run(args: argparse.Namespace) -> tuple[Soak, dict]:
         try:
             targets = await asyncio.to_thread(processes.start)
             soak = soak_for(args, targets)
+            soak.mongo_uri = processes.mongo_uri
             if args.faults:
                 soak.faults = [Fault(at, name) for at, name in FAULT_SCHEDULE]
                 soak.fault_actions = fault_actions(processes, targets)

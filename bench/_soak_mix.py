@@ -120,6 +120,7 @@ class Member:
         self.live: set[str] = set()
         self.joined_at: float | None = None
         self.leaving_at: float | None = None
+        self.rejoins: list[float] = []  # when each rejoin after a reconnect completed
         self.sio = self.new_client()
 
     def new_client(self) -> socketio.AsyncClient:
@@ -186,6 +187,7 @@ class Member:
             with contextlib.suppress(Exception):
                 await self.join()
                 await self.backfill()
+                self.rejoins.append(time.monotonic())
                 return
             await asyncio.sleep(1)
 
@@ -214,10 +216,20 @@ class Member:
 
     async def leave(self) -> None:
         """Stop being expected, keep reading a moment (copies in flight arrive), then go.
-        Whatever it is still owed then stays owed: a loss."""
+
+        A member whose connection is down when it leaves (its server restarting) could not
+        have had what was sent meanwhile; it reads the history once more over HTTP, as the
+        page it closes would show it after a reload. Whatever it is still owed then stays
+        owed: a loss."""
         self.leaving_at = time.monotonic()
         await asyncio.sleep(3)
         self.room.members.discard(self)
+        for _ in range(10 if not self.sio.connected else 0):
+            try:
+                await self.backfill()
+                break
+            except Exception:
+                await asyncio.sleep(1)
         await self.sio.disconnect()
 
     async def blip(self) -> None:

@@ -390,6 +390,7 @@ class Soak:
             self.stopping.set()
             await asyncio.sleep(LATE_SECONDS)  # the last acks' copies arrive; visitors finish leaving
             lost = self.ledger.lost(older_than=0)
+            self.write_lost(started)
             end_sample = await self.sample(started, time.monotonic() - LATE_SECONDS)
             for task in running:
                 task.cancel()
@@ -433,6 +434,19 @@ class Soak:
         os.kill(pid, signal.SIGUSR2)
         while len(list(self.tracemalloc_dir.glob(f"snapshot-{pid}-*.pickle"))) == written:
             await asyncio.sleep(0.5)
+
+    def write_lost(self, started: float) -> None:
+        """DIR/lost.json: each acknowledged message still owed at the end, to whom, and that
+        member's state (where to start looking)."""
+        owed = [
+            {"message": message_id, "acked_at_s": round(at - started, 1),
+             "owed_to": [{"name": m.name, "url": m.url, "connected": m.sio.connected, "room": m.room.id,
+                          "joined_at_s": round(m.joined_at - started, 1) if m.joined_at else None,
+                          "leaving_at_s": round(m.leaving_at - started, 1) if m.leaving_at else None,
+                          "rejoined_at_s": [round(t - started, 1) for t in m.rejoins]} for m in owing]}
+            for message_id, (at, owing) in self.ledger.pending.items()
+        ]  # fmt: skip
+        (self.out / "lost.json").write_text(json.dumps(owed, indent=1) + "\n")
 
     async def everyone_leaves(self) -> None:
         members = [m for r in [self.big, *self.rooms] for m in list(r.members)]

@@ -121,6 +121,7 @@ class Member:
         self.joined_at: float | None = None
         self.leaving_at: float | None = None
         self.rejoins: list[float] = []  # when each rejoin after a reconnect completed
+        self.in_room = False  # joined on its current connection: copies reach it live
         self.sio = self.new_client()
 
     def new_client(self) -> socketio.AsyncClient:
@@ -154,6 +155,7 @@ class Member:
     async def on_disconnect(self, reason=None) -> None:
         """A server DISCONNECT (a server shutting down, a process given up for dead) is not
         reconnected by Socket.IO clients: the user reloads the page, which this does."""
+        self.in_room = False
         if reason == socketio.AsyncClient.reason.SERVER_DISCONNECT and self.joined_at is not None and self.leaving_at is None:
             self.soak.reloads += 1
             self.soak.spawn(self.reload())
@@ -181,6 +183,7 @@ class Member:
         ack = await self.sio.call("join_room", {"roomId": self.room.id, "username": self.name}, timeout=30)
         if not (isinstance(ack, dict) and ack.get("ok")):
             raise RuntimeError(f"join_room refused: {ack}")
+        self.in_room = True
 
     async def rejoin(self) -> None:
         for _ in range(20):
@@ -217,14 +220,15 @@ class Member:
     async def leave(self) -> None:
         """Stop being expected, keep reading a moment (copies in flight arrive), then go.
 
-        A member whose connection is down when it leaves (its server restarting) could not
-        have had what was sent meanwhile; it reads the history once more over HTTP, as the
-        page it closes would show it after a reload. Whatever it is still owed then stays
+        A member that is not in the room on a live connection when it leaves (its server
+        restarting, a reconnect not yet rejoined) could not have had what was sent meanwhile;
+        it reads the history once more over HTTP, as the page it closes would show it after
+        a reload. Whatever it is still owed then stays
         owed: a loss."""
         self.leaving_at = time.monotonic()
         await asyncio.sleep(3)
         self.room.members.discard(self)
-        for _ in range(10 if not self.sio.connected else 0):
+        for _ in range(0 if self.in_room and self.sio.connected else 10):
             try:
                 await self.backfill()
                 break

@@ -41,6 +41,8 @@ def plot(samples: list[dict], faults: list[Fault], path: Path, title: str) -> No
         for fault in faults:
             if fault.at is not None:
                 axis.axvline(fault.at / 60, color="red", linestyle=":", linewidth=1)
+        if keys == ("p50_ms", "p99_ms"):
+            axis.set_yscale("log")  # a fault's seconds-long acks would flatten the milliseconds of the rest
         axis.set_ylabel(label, fontsize=8)
         axis.grid(alpha=0.3)
         if not isinstance(keys, str) or any(isinstance(s.get(keys), list) and len(s[keys]) > 1 for s in samples[:1]):

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 PANELS = [
     ("rss_mb", "server RSS (MB)"),
+    ("py_blocks_k", "Python blocks (thousands)"),
     ("fds", "open descriptors"),
     ("tasks", "asyncio tasks"),
     ("loop_lag_ms", "event-loop lag (ms)"),
@@ -65,7 +66,8 @@ def screen(result: dict) -> str:
         f"messages: {result['acked']} acked, {result['lost']} lost, {result['duplicated']} duplicated, "
         f"{result['failed_sends']} sends not acked",
         f"RSS: {result['rss_start_mb']} MB idle, {result['rss_warm_mb']} warm, {result['rss_end_mb']} end "
-        f"({result['rss_growth_pct']} %), {result['rss_after_mb']} after the clients left",
+        f"({result['rss_growth_pct']} %), {result['rss_after_mb']} after the clients left; Python blocks "
+        f"{result['py_blocks_k_warm']}k warm, {result['py_blocks_k_end']}k end",
         f"descriptors: {result['fd_before']} before, {result['fd_loaded']} loaded, {result['fd_after']} after "
         f"(delta {result['fd_delta']}; db connections delta {result['db_connections_delta']})",
         f"tasks: {result['tasks_before']} before, {result['tasks_loaded']} loaded, {result['tasks_after']} after "

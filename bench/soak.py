@@ -298,7 +298,7 @@ class Soak:
     # --- sampling ----------------------------------------------------------------
 
     async def server_figures(self) -> dict:
-        figures = {"rss_mb": [], "fds": [], "tasks": [], "loop_lag_ms": [], "db_connections": []}
+        figures = {"rss_mb": [], "fds": [], "tasks": [], "loop_lag_ms": [], "db_connections": [], "py_blocks_k": []}
         for target in self.targets:
             figures["rss_mb"].append(round(proc_rss_mb(target.pid), 1) if target.pid and pid_alive(target.pid) else None)
             figures["fds"].append(open_fds(target.pid) if target.pid else None)
@@ -307,6 +307,8 @@ class Soak:
             lag = scraped.get("chillout_event_loop_lag_seconds")
             figures["loop_lag_ms"].append(None if lag is None else round(lag * 1000, 1))
             figures["db_connections"].append(scraped.get("chillout_mongo_connections"))
+            blocks = scraped.get("chillout_python_allocated_blocks")
+            figures["py_blocks_k"].append(None if blocks is None else round(blocks / 1000, 1))
             figures.setdefault("slow_consumer_cuts", 0)
             figures["slow_consumer_cuts"] += scraped.get("slow_consumer", 0)
         return figures
@@ -475,6 +477,8 @@ class Soak:
             "rss_end_mb": rss_end,
             "rss_growth_pct": round((rss_end - rss_warm) * 100 / rss_warm, 2) if rss_warm and rss_end else None,
             "rss_after_mb": total(after["rss_mb"]),
+            "py_blocks_k_warm": total(warm[0]["py_blocks_k"]) if warm else None,
+            "py_blocks_k_end": total(loaded["py_blocks_k"]),
             "fd_before": total(baseline["fds"]),
             "fd_loaded": total(loaded["fds"]),
             "fd_after": total(after["fds"]),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -182,6 +183,11 @@ mongo_connections = Gauge(
     "chillout_mongo_connections",
     "Database connections the driver's pools hold open now (sync and async clients together).",
 )
+python_allocated_blocks = Gauge(
+    "chillout_python_allocated_blocks",
+    "Memory blocks the Python allocator has handed out and not got back (`sys.getallocatedblocks`): "
+    "flat while RSS grows means the growth is below Python (fragmentation, C libraries).",
+)
 LOOP_MONITOR_INTERVAL = 1.0
 
 
@@ -192,6 +198,7 @@ async def loop_monitor(*, interval: float = LOOP_MONITOR_INTERVAL) -> None:
         await asyncio.sleep(interval)
         event_loop_lag.set(max(time.monotonic() - asked - interval, 0.0))
         asyncio_tasks.set(len(asyncio.all_tasks()))
+        python_allocated_blocks.set(sys.getallocatedblocks())
 
 
 class MongoConnectionListener(ConnectionPoolListener):

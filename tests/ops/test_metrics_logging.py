@@ -70,6 +70,7 @@ def test_process_gauges_report_tasks_loop_lag_and_database_connections(open_serv
             time.sleep(0.1)
     assert metrics[("chillout_asyncio_tasks", ())] > 0
     assert metrics[("chillout_event_loop_lag_seconds", ())] >= 0
+    assert metrics[("chillout_python_allocated_blocks", ())] > 10_000  # a Django process holds far more
     assert metrics[("chillout_mongo_connections", ())] >= 1
 
 

@@ -145,6 +145,17 @@ def server_process(
         process.wait(60)
 
 
+def pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def open_fds(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 

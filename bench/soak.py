@@ -52,7 +52,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -61,11 +60,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (  # noqa: E402
-    embedded_database_on, free_port, history_docs, load_average, percentile, proc_rss_mb, redis_server, server_process,
-)
+from _harness import load_average, open_fds, percentile, pid_alive, proc_rss_mb  # noqa: E402
 from _soak_mix import ACK_TIMEOUT, LATE_SECONDS, PROFILE, Ledger, Member, Profile, Room, photo, voice_note  # noqa: E402
 from _soak_picture import plot, screen  # noqa: E402
+from _soak_processes import FAULT_SCHEDULE, Processes, Target, fault_actions, history_insert  # noqa: E402
 
 SERVER_ENV = {"MAX_CONNECTIONS_PER_IP": 0, "UPLOAD_RATE": 0, "METRICS": "open"}  # every client comes from 127.0.0.1
 PREFILL_VOICE_SECONDS = 200  # a 3.2 MB WAV, under MEDIA_CACHE_FILE_BYTES (4 MiB)
@@ -80,16 +78,6 @@ class Fault:
     name: str
     at: float | None = None
     recovered: float | None = None
-
-
-@dataclass
-class Target:
-    """One server process the soak talks to and samples (restartable in `--faults`)."""
-
-    url: str
-    pid: int | None
-    restart: object = None  # async callable: SIGTERM and start again on the same port
-
 
 @dataclass
 class Soak:
@@ -508,18 +496,6 @@ class Soak:
             "loadavg_1m_samples": [min(s["loadavg_1m"] for s in self.samples), max(s["loadavg_1m"] for s in self.samples)],
         }
 
-
-def pid_alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
-
-
-def open_fds(pid: int) -> int | None:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return None
-
-
 def total(values: list) -> float | None:
     known = [v for v in values if v is not None]
     return round(sum(known), 1) if known and len(known) == len(values) else None
@@ -532,102 +508,6 @@ def total_max(values: list) -> float:
 def delta(after: list, before: list) -> float | None:
     a, b = total(after), total(before)
     return None if a is None or b is None else round(a - b, 1)
-
-
-# --- the processes ---------------------------------------------------------------
-
-
-def history_insert(mongo_uri: str, room_ids: list[str], count: int) -> None:
-    """Each room and `count` messages of history, one a minute, written to the database directly."""
-    from pymongo import MongoClient
-
-    with MongoClient(mongo_uri) as client:
-        db = client.get_default_database()
-        for room_id in room_ids:
-            db.rooms.insert_one({"roomId": room_id, "lastActivity": datetime.now(UTC), "__v": 0})
-            db.messages.insert_many(history_docs(room_id, count, spacing=60.0))
-
-
-class Restartable:
-    """A service started from a context-manager factory that a fault can stop and start again."""
-
-    def __init__(self, factory) -> None:
-        self.factory, self.manager, self.value = factory, None, None
-
-    def start(self):
-        self.manager = self.factory()
-        self.value = self.manager.__enter__()
-        return self.value
-
-    def stop(self) -> None:
-        manager, self.manager = self.manager, None
-        if manager is not None:
-            manager.__exit__(None, None, None)
-
-
-class Processes:
-    """The embedded database, Redis (`--faults`: two processes share it) and the servers, each
-    on a fixed port so that a restarted one is found again by whoever used it."""
-
-    def __init__(self, workdir: Path, *, servers: int, env: dict) -> None:
-        db_port = free_port()
-        self.mongo_uri = f"mongodb://127.0.0.1:{db_port}/chillout_soak"
-        self.database = Restartable(lambda: embedded_database_on(workdir, db_port))
-        self.redis = Restartable(lambda port=free_port(): redis_server(port)) if servers > 1 else None
-        self.env = env
-        self.servers = [self.server_on(free_port()) for _ in range(servers)]
-
-    def server_on(self, port: int) -> Restartable:
-        def start():
-            extra = {"REDIS_URL": self.redis.value[0]} if self.redis else {}
-            return server_process(self.mongo_uri, port=port, **self.env, **extra)
-
-        return Restartable(start)
-
-    def start(self) -> list[Target]:
-        self.database.start()
-        if self.redis:
-            self.redis.start()
-        return [Target(url=url, pid=pid) for url, pid in (server.start() for server in self.servers)]
-
-    def stop(self) -> None:
-        for service in [*self.servers, self.redis, self.database]:
-            if service is not None:
-                with contextlib.suppress(Exception):
-                    service.stop()
-
-    # The faults. Each blocks (processes start and stop) and so runs in a thread.
-
-    def database_kill(self) -> None:
-        os.kill(self.database.value, signal.SIGKILL)
-        self.database.stop()
-        time.sleep(3)
-        self.database.start()
-
-    def redis_restart(self) -> None:
-        self.redis.stop()
-        time.sleep(3)
-        self.redis.start()
-
-    def server_restart(self, target: Target, index: int = -1) -> None:
-        self.servers[index].stop()  # SIGTERM: the server's own shutdown
-        time.sleep(2)
-        target.url, target.pid = self.servers[index].start()
-
-
-FAULT_SCHEDULE = [(0.25, "database SIGKILL"), (0.5, "redis restart"), (0.75, "server SIGTERM")]
-
-
-def fault_actions(processes: Processes, targets: list[Target]) -> dict:
-    async def in_thread(function, *args) -> None:
-        await asyncio.to_thread(function, *args)
-
-    return {
-        "database SIGKILL": lambda: in_thread(processes.database_kill),
-        "redis restart": lambda: in_thread(processes.redis_restart),
-        "server SIGTERM": lambda: in_thread(processes.server_restart, targets[-1]),
-    }
-
 
 # --- the command ------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ one-screen summary, and as the last stdout line one JSON object (`minutes`, `ack
 `p99_ms_last`, ...).
 
 Lost and duplicated: see `_soak_mix.Ledger`. The clients and their mix are in
-`_soak_mix.py`, the picture and the summary screen in `_soak_picture.py`.
+`_soak_mix.py`, the processes and faults in `_soak_processes.py`, the picture and the
+summary screen in `_soak_picture.py`.
 
 `--faults` runs two server processes on one Redis (the scale-out setup; each room's members
 spread over both) and, on a schedule, SIGKILLs the database and restarts it, restarts Redis,

@@ -3,7 +3,7 @@ PYTHON ?= python3
 PORT ?= 5000
 VENV ?= .venv
 
-.PHONY: run test lock upgrade system-deps
+.PHONY: run test lock upgrade soak system-deps
 
 # Installs take exactly the locked graph (requirements/*.txt: every package pinned, with hashes).
 INSTALL = $(VENV)/bin/pip install --quiet --require-hashes --no-deps
@@ -29,6 +29,12 @@ test: system-deps  ## install everything (Python, Node, Redis, nginx, coturn, ch
 	CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest --ignore=tests/unit
 	LIBRARY_TUNINGS=off CHILLOUT_TEST_SERVER=daphne $(VENV)/bin/python -m pytest $(SOCKET_TESTS)
 	CHILLOUT_TEST_SERVER=uvicorn $(VENV)/bin/python -m pytest $(UVICORN_TESTS)
+
+MINUTES ?= 30
+soak:  ## a soak of MINUTES (30) against a fresh Daphne on the embedded database: var/soak/soak.jsonl, soak.png, summary.json (FAULTS=1: two processes on Redis, the database, Redis and a server killed on a schedule)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(INSTALL) -r requirements/dev.txt
+	$(VENV)/bin/python bench/soak.py --minutes $(MINUTES) --out var/soak$(if $(FAULTS),-faults --faults)
 
 lock:  ## re-compile requirements/*.txt from requirements/*.in (locked versions that still fit are kept)
 	test -x $(VENV)/bin/uv || { test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); $(INSTALL) -r requirements/dev.txt; }

@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from bson import ObjectId
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
-from chillout_project.embedded_db import free_port, start_or_reuse  # noqa: E402
+from chillout_project.embedded_db import free_port, ping, start_or_reuse  # noqa: E402
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -95,15 +99,16 @@ def child_pids(pid: int) -> list[int]:
 @contextlib.contextmanager
 def server_process(
     mongo_uri: str, *, command: list[str] | None = None, cwd: Path | None = None, worker_child: bool = False,
-    **env_overrides,
+    port: int | None = None, stop_signal: int = signal.SIGTERM, **env_overrides,
 ):
-    """A server on a free port; yields (url, pid) once `/api/health` answers 200.
+    """A server on a free port (or `port`: a restart where its clients reconnect); yields
+    (url, pid) once `/api/health` answers 200.
 
     `{port}` in `command` and in the env values is replaced by the port. `worker_child`: the
     command is a supervisor whose one child serves (granian), and the pid yielded is that
     child's, the process whose CPU and RSS are the server's (and the one to kill -9).
     """
-    port = free_port()
+    port = port or free_port()
     env = {
         **os.environ,
         "MONGO_URI": mongo_uri,
@@ -135,8 +140,20 @@ def server_process(
             (pid,) = child_pids(process.pid)
         yield url, pid
     finally:
-        process.terminate()
-        process.wait(30)
+        if process.poll() is None:
+            process.send_signal(stop_signal)
+        process.wait(60)
+
+
+def pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def open_fds(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
 
 
 def load_average() -> float:
@@ -171,9 +188,30 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 @contextlib.contextmanager
-def redis_server():
-    """A throwaway redis-server (Debian package `redis-server`) on a free port; yields (url, pid)."""
-    port = free_port()
+def embedded_database_on(data_dir: Path, port: int):
+    """The embedded database on `data_dir` at a fixed `port`, so that a server keeps its
+    `MONGO_URI` across a SIGKILL and restart of it (a fault of `soak.py`); yields its pid."""
+    command = [sys.executable, "-m", "chillout_project.embedded_db", "--storage-path", str(data_dir / "db"),
+               "--port", str(port), "--parent-pid", str(os.getpid())]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not ping(port, timeout=0.5):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("embedded database did not start")
+            time.sleep(0.1)
+        yield process.pid
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(30)
+
+
+@contextlib.contextmanager
+def redis_server(port: int | None = None):
+    """A throwaway redis-server (Debian package `redis-server`) on a free port (or `port`, to
+    restart one in place); yields (url, pid)."""
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="chillout-redis-") as workdir:
         process = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -190,3 +228,19 @@ def redis_server():
         finally:
             process.terminate()
             process.wait(30)
+
+
+def history_docs(room_id: str, count: int, *, spacing: float, now: float | None = None) -> list[dict]:
+    """`count` text messages of a room as stored, one every `spacing` seconds ending `now`.
+
+    Their `_id`s carry their own time, as a real room's do (range-bounded reads rely on it).
+    """
+    now = time.time() if now is None else now
+    docs = []
+    for i in range(count):
+        at = now - (count - i) * spacing
+        oid = ObjectId(struct.pack(">I", int(at)) + os.urandom(5) + struct.pack(">I", i)[1:])
+        created = datetime.fromtimestamp(int(at * 1000) / 1000, tz=UTC)
+        docs.append({"_id": oid, "roomId": room_id, "username": f"user{i % 7}", "message": f"message {i} " + "x" * 80,
+                     "type": "text", "url": None, "createdAt": created})  # fmt: skip
+    return docs

@@ -34,7 +34,8 @@ closed loop); chat-open (10 × 10 at 500 messages/s offered); history (Python: p
 rooms directly in the database, then send→echo p50 in an empty room vs one with 10,000
 messages, and GET timings: full history of 1,000, limit=50 at 10 and at 10,000); history-fresh (1,000 messages sent through the server by one socket, 20 in flight, then
 at once 30 full GETs of that room; and GETs of an almost empty room); fanout
-(500 members); connections (2,000 sockets joining rooms of 10, RSS per idle connection);
+(500 members); connections (2,000 sockets joining rooms of 10, RSS per idle connection); rooms (the same,
+one socket per room: with connections, the memory per room for bench/capacity.py);
 churn (connect, join, send, disconnect); media (8 clients, 1 and 10 MB up then down).
 Every line has the server kind, the 1-minute load average, and per pid (server, database)
 the CPU in cores over the measured phase and RSS from /proc.
@@ -51,7 +52,6 @@ import contextlib
 import json
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import time
@@ -63,13 +63,14 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from _harness import (
-    BENCH, SERVERS, embedded_database, load_average, median_figures, proc_cpu_seconds, proc_rss_mb, server_process,
+    BENCH, SERVERS, embedded_database, history_docs, load_average, median_figures, proc_cpu_seconds, proc_rss_mb,
+    server_process,
 )
 
 BENCH_ENV = {"SEND_RATE": "0", "RELAY_RATE": "0", "UPLOAD_RATE": "0", "MAX_CONNECTIONS_PER_IP": "0",
              "PURGE_INTERVAL_SECONDS": "0"}  # fmt: skip
-DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,history-fresh,fanout,fill,connections,churn,media"
-SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}}
+DEFAULT_SCENARIOS = "echo,chat-closed,chat-open,history,history-fresh,fanout,fill,connections,rooms,churn,media"
+SCENARIO_ENV = {"chat-open": {"RATE": 500, "DURATION": 10}, "rooms": {"SCENARIO": "connections", "CONNECTIONS_PER_ROOM": 1, "IDLE_SECONDS": 60}}
 HISTORY_SIZES = {"h10": 10, "h1k": 1_000, "h10k": 10_000}
 HISTORY_SPACING_SECONDS = 2.0  # prefilled history: one message every 2 s, ending now
 FRESH_MESSAGES = 1_000  # history-fresh: messages sent through the server just before the GETs
@@ -84,7 +85,7 @@ def load_tool(scenario: str, url: str, pids: list[int], **env) -> dict:
     )
     if result.returncode != 0:
         return {"scenario": scenario, "error": result.stderr.strip()[-500:]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return {**json.loads(result.stdout.strip().splitlines()[-1]), "scenario": scenario}
 
 
 # The load tool's protocol (sio_load.mjs PROTOCOL): "original" for the original Node server.
@@ -104,13 +105,7 @@ def history_prefill(mongo_uri: str, prefix: str) -> dict[str, str]:
     for label, count in HISTORY_SIZES.items():
         room_id = rooms[label] = f"{prefix}-{label}"
         room = {"_id": ObjectId(), "roomId": room_id, "lastActivity": datetime.now(UTC), "__v": 0}
-        docs = []
-        for i in range(count):
-            at = now - (count - i) * HISTORY_SPACING_SECONDS
-            oid = ObjectId(struct.pack(">I", int(at)) + os.urandom(5) + struct.pack(">I", i)[1:])
-            created = datetime.fromtimestamp(int(at * 1000) / 1000, tz=UTC)
-            docs.append({"_id": oid, "roomId": room_id, "username": f"user{i % 7}", "message": f"message {i} " + "x" * 80,
-                         "type": "text", "url": None, "createdAt": created})
+        docs = history_docs(room_id, count, spacing=HISTORY_SPACING_SECONDS, now=now)
         if PROTOCOL["name"] == "original":
             db.rooms.insert_one({**room, "messages": [{k: v for k, v in d.items() if k != "roomId"} for d in docs]})
             continue

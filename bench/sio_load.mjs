@@ -29,6 +29,8 @@ const RATE = +(env.RATE || 100); // chat-open: messages/s offered in total
 const MEMBERS = +(env.MEMBERS || 500); // fanout: receivers
 const WINDOW = +(env.WINDOW || 4); // fanout: sends in flight
 const SOCKETS = +(env.SOCKETS || 2000); // connections
+const CONNECTIONS_PER_ROOM = +(env.CONNECTIONS_PER_ROOM || 10); // connections: 1 gives a room per socket
+const IDLE_SECONDS = +(env.IDLE_SECONDS || 0); // connections: then measure the server's CPU with every socket idle (pings only)
 const CONCURRENCY = +(env.CONCURRENCY || 20); // churn
 const SETTLE = +(env.SETTLE || 5) * 1000;
 const ROOM_PREFIX = env.ROOM_PREFIX || `bench-${Date.now()}`;
@@ -442,7 +444,7 @@ const scenarios = {
         group.push((async () => {
           const t = performance.now();
           const socket = await connect();
-          await join(socket, `${ROOM_PREFIX}-c${Math.floor(j / 10)}`, `c${j}`);
+          await join(socket, `${ROOM_PREFIX}-c${Math.floor(j / CONNECTIONS_PER_ROOM)}`, `c${j}`);
           latencies.push(performance.now() - t);
           return socket;
         })());
@@ -452,9 +454,16 @@ const scenarios = {
     const usage = done();
     await sleep(2000);
     const idle = PIDS.map(procRss);
+    let idleCpu = {};
+    if (IDLE_SECONDS > 0) {
+      const quiet = meter();
+      await sleep(IDLE_SECONDS * 1000);
+      const cores = quiet().cpu;
+      idleCpu = { idle_seconds: IDLE_SECONDS, idle_cpu: cores, idle_cpu_us_per_socket_per_s: PIDS.length ? +((cores[0] * 1e6) / SOCKETS).toFixed(3) : null };
+    }
     closeAll(sockets);
     const perConnKb = PIDS.length ? +(((idle[0] - usage.rss_mb_before[0]) * 1024) / SOCKETS).toFixed(1) : null;
-    return { sockets: SOCKETS, connects_per_s: +(SOCKETS / usage.seconds).toFixed(1), p50_ms: pct(latencies, 0.5), p99_ms: pct(latencies, 0.99), rss_kb_per_connection: perConnKb, ...usage };
+    return { sockets: SOCKETS, rooms: Math.ceil(SOCKETS / CONNECTIONS_PER_ROOM), connects_per_s: +(SOCKETS / usage.seconds).toFixed(1), p50_ms: pct(latencies, 0.5), p99_ms: pct(latencies, 0.99), rss_kb_per_connection: perConnKb, ...idleCpu, ...usage };
   },
 
   async churn() {

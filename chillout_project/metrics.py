@@ -11,15 +11,23 @@ The Socket.IO metrics are defined here but fed by `realtime/`: it calls
 `socket_event_record()` (which also writes the event's log line), `socket_cut()`,
 `session_refused()`, `session_opened()` / `session_closed()`, and nothing else.
 
+The process figures a soak watches (`bench/soak.py`) are fed from here too: asyncio tasks
+and event-loop lag by `loop_monitor` (a background loop, registered in `apps.py`), open
+database connections by `MongoConnectionListener` (a PyMongo pool listener, `mongo.py`).
+
 Exported by `GET /metrics` (`chillout_project.views.metrics`), guarded by `METRICS`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import sys
+import time
 
 from prometheus_client import Counter, Gauge, Histogram
+from pymongo.monitoring import ConnectionPoolListener
 
 logger = logging.getLogger("chillout.socket")
 
@@ -162,6 +170,55 @@ socket_event_duration = Histogram(
     ["event"],
     buckets=LATENCY_BUCKETS,
 )
+
+
+# --- Process (a soak's figures) ----------------------------------------------------
+
+asyncio_tasks = Gauge("chillout_asyncio_tasks", "asyncio tasks alive on the server's event loop (sampled each second).")
+event_loop_lag = Gauge(
+    "chillout_event_loop_lag_seconds",
+    "How late the event loop ran the last one-second timer of `loop_monitor`: a busy or blocked loop shows here.",
+)
+mongo_connections = Gauge(
+    "chillout_mongo_connections",
+    "Database connections the driver's pools hold open now (sync and async clients together).",
+)
+python_allocated_blocks = Gauge(
+    "chillout_python_allocated_blocks",
+    "Memory blocks the Python allocator has handed out and not got back (`sys.getallocatedblocks`): "
+    "flat while RSS grows means the growth is below Python (fragmentation, C libraries).",
+)
+LOOP_MONITOR_INTERVAL = 1.0
+
+
+async def loop_monitor(*, interval: float = LOOP_MONITOR_INTERVAL) -> None:
+    """Background loop: every `interval`, how late its own timer fired and how many tasks exist."""
+    while True:
+        asked = time.monotonic()
+        await asyncio.sleep(interval)
+        event_loop_lag.set(max(time.monotonic() - asked - interval, 0.0))
+        asyncio_tasks.set(len(asyncio.all_tasks()))
+        python_allocated_blocks.set(sys.getallocatedblocks())
+
+
+class MongoConnectionListener(ConnectionPoolListener):
+    """Keeps `chillout_mongo_connections` at the number of pooled connections open.
+
+    PyMongo's base class raises NotImplementedError in every method (logged per event), so
+    the other pool events are answered with a no-op here."""
+
+    def connection_created(self, event) -> None:
+        mongo_connections.inc()
+
+    def connection_closed(self, event) -> None:
+        mongo_connections.dec()
+
+    def _ignored(self, event) -> None:
+        """Any other pool event: not counted."""
+
+    pool_created = pool_ready = pool_cleared = pool_closed = connection_ready = _ignored
+    connection_check_out_started = connection_check_out_failed = _ignored
+    connection_checked_out = connection_checked_in = _ignored
 
 
 def http_request_observe(*, method: str, route: str, status: int, seconds: float) -> None:

@@ -25,7 +25,7 @@ from django.conf import settings
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from chillout_project import embedded_db
+from chillout_project import embedded_db, metrics
 from chillout_project.write_concern import write_concern_client_options, write_concern_from_setting
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ _uri: str | None = None
 _db_name: str | None = None
 _async_client: AsyncMongoClient | None = None
 _index_setups: dict[str, Callable[[], list[str]]] = {}
+_connection_listener = metrics.MongoConnectionListener()  # one for every client: the gauge is their sum
 
 
 def client_options() -> dict:
@@ -53,6 +54,7 @@ def client_options() -> dict:
         "maxIdleTimeMS": settings.MONGO_MAX_IDLE_MS,
         "maxPoolSize": settings.MONGO_POOL_SIZE,
         "tz_aware": True,
+        "event_listeners": [_connection_listener],
         **write_concern_client_options(concern),
     }
 

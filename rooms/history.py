@@ -73,7 +73,7 @@ from pymongo import DESCENDING
 
 from chillout_project.mongo import async_db
 from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID, touch_resolution
-from rooms.wire import Part, message_part
+from rooms.wire import Part, message_part_kept
 
 
 @dataclass
@@ -200,7 +200,7 @@ async def _entry_fill(entry: _Entry, *, room_id: str) -> None:
     entry.complete = len(docs) <= cap
     docs = docs[-cap:] if cap else []
     entry.ids = [doc["_id"] for doc in docs]
-    entry.parts = [message_part(doc) for doc in docs]
+    entry.parts = [message_part_kept(doc) for doc in docs]
     entry.synced, entry.filled, entry.failures_read = synced, time.monotonic(), failures
 
 
@@ -211,7 +211,7 @@ async def _entry_reread(entry: _Entry, *, room_id: str) -> None:
         room_id=room_id, since=entry.ids[0] if entry.ids else None, count=settings.HISTORY_CACHE_MESSAGES
     )
     entry.ids = [doc["_id"] for doc in docs]
-    entry.parts = [message_part(doc) for doc in docs]
+    entry.parts = [message_part_kept(doc) for doc in docs]
     entry.synced, entry.filled, entry.failures_read = synced, time.monotonic(), failures
 
 
@@ -432,7 +432,7 @@ def history_merge(
     known = dict(zip(ids[cut:], parts[cut:]))
     window = {oid: part for oid, part in known.items() if oid.binary[:PREFIX] in skipped}
     for doc in docs:
-        window[doc["_id"]] = known.get(doc["_id"]) or message_part(doc)
+        window[doc["_id"]] = known.get(doc["_id"]) or message_part_kept(doc)
     for oid, part in (noted or {}).items():
         if oid >= boundary:
             window[oid] = part
@@ -465,7 +465,7 @@ def history_note_stored(*, doc: dict) -> None:
     entry = _entries.get(room_id)
     if entry is None:
         return  # nobody read the room lately: its next read fills an entry from the database
-    part, oid = message_part(doc), doc["_id"]
+    part, oid = message_part_kept(doc), doc["_id"]
     if oid in entry.noted:
         return
     entry.noted[oid] = part

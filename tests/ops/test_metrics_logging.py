@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -55,6 +56,22 @@ def test_http_requests_are_counted_by_route_pattern(open_server, room_id):
     for name in ("chillout_sockets_connected", "chillout_rooms_online", "chillout_purge_runs_total",
                  "chillout_socket_events_total", "chillout_socket_rate_limited_total"):
         assert f"# TYPE {name.removesuffix('_total')}" in httpx.get(f"{open_server.url}/metrics").text
+
+
+def test_process_gauges_report_tasks_loop_lag_and_database_connections(open_server, room_id):
+    """The figures a soak samples (bench/soak.py): the loop monitor's first tick sets the task
+    count; the room GET opens at least one pooled database connection."""
+    with httpx.Client(base_url=open_server.url, timeout=30) as client:
+        assert client.get(f"/api/room/{room_id}").status_code == 200
+        for _ in range(100):
+            metrics = samples(client.get("/metrics").text)
+            if metrics[("chillout_asyncio_tasks", ())] > 0:
+                break
+            time.sleep(0.1)
+    assert metrics[("chillout_asyncio_tasks", ())] > 0
+    assert metrics[("chillout_event_loop_lag_seconds", ())] >= 0
+    assert metrics[("chillout_python_allocated_blocks", ())] > 10_000  # a Django process holds far more
+    assert metrics[("chillout_mongo_connections", ())] >= 1
 
 
 def test_one_json_log_line_per_request_without_bodies(open_server, room_id):

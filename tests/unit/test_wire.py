@@ -1,11 +1,12 @@
 """`rooms.wire`: the wire shapes, key order included (the web client's contract §2–§3)."""
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 from bson import ObjectId
 
-from rooms.wire import iso_timestamp, message_part, message_wire, messages_json, room_json, utc_now
+from rooms.wire import iso_timestamp, message_part, message_part_kept, message_wire, messages_json, room_json, utc_now
 from tests.factories import message_doc
 
 BASE = "https://chat.example"
@@ -48,3 +49,27 @@ def test_a_room_in_contract_key_order():
     body = orjson.loads(room_json(room, [message_part(message_doc("r", "hi"))], media_base=BASE))
     assert list(body) == ["_id", "roomId", "messages", "lastActivity", "__v"]
     assert body["lastActivity"] == "2026-01-02T00:00:00.000Z" and body["messages"][0]["message"] == "hi"
+
+
+def traced_bytes_per_part(make, doc, count: int = 500) -> float:
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        parts = [make(doc) for _ in range(count)]
+        return (tracemalloc.get_traced_memory()[0] - before) / len(parts)
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_kept_part_holds_about_its_length_in_memory_not_a_json_buffer():
+    """The history cache keeps parts for minutes: each must cost about its own length (a
+    bytes object's header is 33 bytes), not the 4 KiB buffer orjson allocates."""
+    doc = message_doc("r", "a short line", username="ann")
+    kept = message_part_kept(doc)
+    assert kept == message_part(doc)
+    assert traced_bytes_per_part(message_part_kept, doc) < len(kept) + 100
+
+
+def test_a_kept_media_part_is_its_wire_dict():
+    media = message_doc("r", "Image message", type="image", url=f"/api/image/{ObjectId()}")
+    assert message_part_kept(media) == message_part(media)

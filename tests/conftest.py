@@ -27,6 +27,7 @@ import pytest
 from pymongo import MongoClient
 
 from chillout_project.embedded_db import free_port, start_or_reuse
+from tests.waiting import attempts_for, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_TIMEOUT = 90.0
@@ -107,11 +108,12 @@ class ServerProcess:
     def log_wait(self, text: str, *, count: int = 1, size: int = 200_000, timeout: float = 30.0) -> str:
         """The log's tail once it contains `text` `count` times (the server writes a request's
         line after its response has gone out): polled, never a fixed sleep."""
-        deadline = time.monotonic() + timeout
-        while (log := self.log_tail(size)).count(text) < count:
-            assert time.monotonic() < deadline, f"{text!r} not logged within {timeout} s:\n{log[-3000:]}"
-            time.sleep(0.05)
-        return log
+        def logged() -> str | None:
+            log = self.log_tail(size)
+            return log if log.count(text) >= count else None
+
+        return wait_until(logged, attempts=attempts_for(timeout, 0.05), pause=0.05,
+                          message=lambda: f"{text!r} not logged within {timeout} s:\n{self.log_tail(size)[-3000:]}")  # fmt: skip
 
     def log_tail(self, size: int = 4000) -> str:
         try:

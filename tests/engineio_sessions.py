@@ -15,9 +15,7 @@ the gauge drops only once a slot is back in the per-IP count.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import httpx
 from websockets.asyncio.client import ClientConnection
@@ -25,6 +23,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
 from tests.ops.test_metrics_logging import samples
+from tests.waiting import async_wait_until, attempts_for
 
 POLLING = {"EIO": "4", "transport": "polling"}
 WEBSOCKET_PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -46,10 +45,8 @@ def refused_count(url: str) -> float:
 
 async def sessions_wait(url: str, expected: int) -> None:
     """Until the server at `url` holds exactly `expected` admitted sessions."""
-    deadline = time.monotonic() + SERVER_WAIT
-    while (held := metric(url, SESSIONS_GAUGE)) != expected:
-        assert time.monotonic() < deadline, f"{url} holds {held} sessions, not {expected}"
-        await asyncio.sleep(0.05)
+    await async_wait_until(lambda: metric(url, SESSIONS_GAUGE) == expected, attempts=attempts_for(SERVER_WAIT, 0.05),
+                           pause=0.05, message=lambda: f"{url} holds {metric(url, SESSIONS_GAUGE)} sessions, not {expected}")  # fmt: skip
 
 
 def websocket_url(url: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -25,6 +24,7 @@ import pytest
 from chillout_project.embedded_db import free_port
 from tests.conftest import PROJECT_ROOT
 from tests.realtime.conftest import SocketClient
+from tests.waiting import attempts_for, wait_until
 
 APP = "tests.realtime.delivery_app:app"
 COUNT = 200
@@ -47,16 +47,14 @@ def delivery_server(request, tmp_path):
                                    env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def up() -> bool:
             assert process.poll() is None, log_path.read_text()
             try:
-                if httpx.get(f"{url}/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=1).status_code == 200:
-                    break
+                return httpx.get(f"{url}/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the delivery app did not start"
-            time.sleep(0.1)
+                return False
+
+        wait_until(up, attempts=attempts_for(60), message="the delivery app did not start")
         yield url, wire
     finally:
         process.terminate()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -21,6 +20,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from chillout_project.embedded_db import free_port
 from tests.conftest import PROJECT_ROOT
+from tests.waiting import attempts_for, wait_until
 
 APP = "tests.realtime.wire_app:app"
 COUNT = 400
@@ -47,16 +47,14 @@ def wire_server(request, tmp_path):
         [part.replace("{port}", str(port)) for part in command], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def up() -> bool:
             assert process.poll() is None, (tmp_path / "server.log").read_text()
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                    break
+                return httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the wire app did not start"
-            time.sleep(0.1)
+                return False
+
+        wait_until(up, attempts=attempts_for(60), message="the wire app did not start")
         yield request.param, f"ws://127.0.0.1:{port}/", wire
     finally:
         process.terminate()

@@ -4,15 +4,14 @@ A and B are Daphne processes on the session's database and Redis; clients connec
 of them each, straight (no proxy; tests/scale/test_nginx.py goes through nginx).
 """
 
-import asyncio
 import signal
-import time
 
 import pytest
 from socketio.exceptions import ConnectionError as SocketConnectionError
 
 from tests.realtime.conftest import JOINED_CALL, stored_messages
 from tests.scale.conftest import DEAD_PROCESS_SECONDS, REFUSED
+from tests.waiting import async_wait_until, attempts_for
 
 # Only a guard against a hang, not a figure: the test waits for the reaper's events, and how
 # long the reap takes is measured by bench/scale.py (`reap`), never asserted here.
@@ -126,13 +125,14 @@ async def test_connections_per_ip_are_capped_across_processes(cluster_factory, c
         await clients(a.url)
     await first.disconnect()
     # The disconnect is handled after the client has gone: retried until its slot is free.
-    deadline = time.monotonic() + REAP_WAIT
-    while True:
+    async def connected() -> bool:
         try:
-            await clients(b.url)
-            break
+            return bool(await clients(b.url))
         except SocketConnectionError:
-            assert time.monotonic() < deadline, "the disconnected client's slot was never freed"
+            return False
+
+    await async_wait_until(connected, attempts=attempts_for(REAP_WAIT), pause=0.0,
+                           message="the disconnected client's slot was never freed")  # fmt: skip
 
 
 async def test_a_killed_process_users_are_reaped_by_the_others(cluster_factory, clients, room_id, mongo):
@@ -162,10 +162,9 @@ async def test_a_killed_process_users_are_reaped_by_the_others(cluster_factory, 
     assert first in (["alice", "bob"], ["alice", "carol"])
     assert await alice.next("online_users", timeout=REAP_WAIT) == ["alice"]
 
-    deadline = time.monotonic() + REAP_WAIT  # B is forgotten (its IP counts freed) right after
-    while len(cluster.redis.smembers(f"{cluster.prefix}nodes")) != 1:
-        assert time.monotonic() < deadline, cluster.keys()
-        await asyncio.sleep(0.2)
+    # B is forgotten (its IP counts freed) right after
+    await async_wait_until(lambda: len(cluster.redis.smembers(f"{cluster.prefix}nodes")) == 1,
+                           attempts=attempts_for(REAP_WAIT, 0.2), pause=0.2, message=lambda: str(cluster.keys()))  # fmt: skip
     # B forgotten: A's pass over B's sockets is over. Barrier: alice's own message, emitted by
     # A after that pass, reaches her after anything the pass sent her.
     barrier = await alice.call("send_message", {"roomId": room_id, "username": "alice", "message": "barrier"})

@@ -9,9 +9,7 @@ sessions still open gives their slots back once the others have reaped it
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 
 import httpx
 
@@ -29,6 +27,7 @@ from tests.engineio_sessions import (
     websocket_refused,
 )
 from tests.scale.conftest import DEAD_PROCESS_SECONDS
+from tests.waiting import async_wait_until, attempts_for
 
 CAP = 4
 IP = "127.0.0.1"
@@ -41,10 +40,8 @@ def ip_count(cluster) -> int:
 
 
 async def ip_count_wait(cluster, expected: int) -> None:
-    deadline = time.monotonic() + REAP_WAIT
-    while (count := ip_count(cluster)) != expected:
-        assert time.monotonic() < deadline, f"{IP} holds {count} slots in Redis, not {expected}: {cluster.keys()}"
-        await asyncio.sleep(0.1)
+    await async_wait_until(lambda: ip_count(cluster) == expected, attempts=attempts_for(REAP_WAIT),
+                           message=lambda: f"{IP} holds {ip_count(cluster)} slots in Redis, not {expected}: {cluster.keys()}")  # fmt: skip
 
 
 async def test_bare_handshakes_on_both_processes_share_one_cap(cluster_factory):

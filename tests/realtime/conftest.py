@@ -126,10 +126,6 @@ class SocketClient:
         extra = self.received(event)[self._cursor[event] :]
         assert not extra, f"unexpected {event!r}: {extra}"
 
-    def skip_pending(self, event: str) -> None:
-        """Mark everything received so far of `event` as seen."""
-        self._cursor[event] = len(self.received(event))
-
     async def call(self, event: str, *args, timeout: float = WAIT):
         """Emit with an ack callback; no `args` sends the event without any payload."""
         data = args[0] if len(args) == 1 else (tuple(args) if args else None)

@@ -54,11 +54,10 @@ async def test_online_users_are_distinct_and_not_sent_to_other_rooms(joined, roo
 async def test_joining_another_room_leaves_the_previous_one(joined, room_id):
     alice = await joined("alice")
     bob = await joined("bob")
-    alice.skip_pending("online_users")
+    await alice.next_until("online_users", ["alice", "bob"])  # bob's join reached alice (a barrier)
     await bob.join(f"{room_id}-b", "bob")
     assert await alice.next("online_users") == ["alice"]
     # bob no longer gets room one's messages
-    bob.skip_pending("online_users")
     await alice.call("send_message", {"roomId": room_id, "username": "alice", "message": "only alice"})
     await bob.assert_no("receive_message")
 
@@ -66,9 +65,8 @@ async def test_joining_another_room_leaves_the_previous_one(joined, room_id):
 async def test_leave_room_updates_those_left(joined, room_id):
     alice = await joined("alice")
     bob = await joined("bob")
-    while await alice.next("online_users") != ["alice", "bob"]:  # bob's join reached alice (a barrier)
-        pass
-    bob.skip_pending("online_users")
+    await alice.next_until("online_users", ["alice", "bob"])  # bob's join reached alice (a barrier)
+    await bob.next_until("online_users", ["alice", "bob"])  # and bob (it may follow bob's ack)
     assert await bob.call("leave_room", {"roomId": room_id}) == {"ok": True}
     assert await alice.next("online_users") == ["alice"]
     await bob.assert_no("online_users")
@@ -78,7 +76,7 @@ async def test_leave_room_updates_those_left(joined, room_id):
 
 async def test_leave_room_not_joined_is_a_no_op(joined, room_id):
     alice = await joined("alice")
-    alice.skip_pending("online_users")
+    assert await alice.next("online_users") == ["alice"]
     assert await alice.call("leave_room", {"roomId": f"{room_id}-never"}) == {"ok": True}
     await alice.assert_no("online_users")
 
@@ -97,7 +95,7 @@ async def test_same_name_stays_online_while_one_connection_remains(joined, room_
 async def test_disconnect_updates_presence_without_call_events(joined, room_id, mongo):
     alice = await joined("alice")
     bob = await joined("bob")
-    alice.skip_pending("online_users")
+    await alice.next_until("online_users", ["alice", "bob"])  # bob's join reached alice (a barrier)
     await bob.disconnect()
     assert await alice.next("online_users") == ["alice"]
     await alice.assert_no("user_left_call")
@@ -143,7 +141,7 @@ async def test_send_after_reconnect_joins_the_room_implicitly(connect, joined, r
 async def test_implicit_join_moves_the_socket_out_of_its_room(joined, room_id):
     alice = await joined("alice")
     bob = await joined("bob")
-    alice.skip_pending("online_users")
+    await alice.next_until("online_users", ["alice", "bob"])  # bob's join reached alice (a barrier)
     other = f"{room_id}-other"
     ack = await bob.call("send_message", {"roomId": other, "username": "bob", "message": "moved"})
     assert ack["ok"] is True

@@ -71,7 +71,7 @@ class Ledger:
     """Acked messages and who still owes a copy of them; duplicates; ack latencies."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, tuple[float, set]] = {}
+        self.pending: dict[str, tuple[float, set, float]] = {}  # id -> (acked at, owing, sent at)
         self.acked = self.duplicated = self.failed = 0
         self.latencies: list[tuple[float, float]] = []  # (ack time, ms)
 
@@ -81,7 +81,7 @@ class Ledger:
         self.latencies.append((now, (now - started) * 1000))
         missing = {member for member in expected if message_id not in member.seen}
         if missing:
-            self.pending[message_id] = (now, missing)
+            self.pending[message_id] = (now, missing, started)
 
     def seen(self, member: Member, message_id: str) -> None:
         entry = self.pending.get(message_id)
@@ -90,9 +90,12 @@ class Ledger:
             if not entry[1]:
                 del self.pending[message_id]
 
+    def owed_to(self, member: Member) -> list[str]:
+        return [message_id for message_id, (_, owing, _) in self.pending.items() if member in owing]
+
     def lost(self, *, older_than: float = LATE_SECONDS) -> int:
         now = time.monotonic()
-        return sum(len(owing) for at, owing in self.pending.values() if now - at > older_than)
+        return sum(len(owing) for at, owing, _ in self.pending.values() if now - at > older_than)
 
     def latencies_between(self, start: float, end: float) -> list[float]:
         return [ms for at, ms in self.latencies if start <= at < end]
@@ -122,6 +125,7 @@ class Member:
         self.leaving_at: float | None = None
         self.rejoins: list[float] = []  # when each rejoin after a reconnect completed
         self.in_room = False  # joined on its current connection: copies reach it live
+        self.history: list[tuple[float, str]] = []  # (when, what): connects, disconnects, backfills (lost.json)
         self.sio = self.new_client()
 
     def new_client(self) -> socketio.AsyncClient:
@@ -147,7 +151,11 @@ class Member:
             self.seen.add(message_id)
             self.soak.ledger.seen(self, message_id)
 
+    def log(self, what: str) -> None:
+        self.history.append((time.monotonic(), what))
+
     async def on_connect(self) -> None:
+        self.log("connect")
         if self.joined_at is not None and self.leaving_at is None:  # a reconnect, not the first connect
             self.soak.reconnects += 1
             self.soak.spawn(self.rejoin())
@@ -156,6 +164,7 @@ class Member:
         """A server DISCONNECT (a server shutting down, a process given up for dead) is not
         reconnected by Socket.IO clients: the user reloads the page, which this does."""
         self.in_room = False
+        self.log(f"disconnect {reason}")
         if reason == socketio.AsyncClient.reason.SERVER_DISCONNECT and self.joined_at is not None and self.leaving_at is None:
             self.soak.reloads += 1
             self.soak.spawn(self.reload())
@@ -197,8 +206,10 @@ class Member:
     async def backfill(self) -> None:
         response = await self.soak.http.get(f"{self.url}/api/room/{self.room.id}", params={"limit": 1000})
         response.raise_for_status()
-        for message in response.json()["messages"]:
+        messages = response.json()["messages"]
+        for message in messages:
             self.remember(message["_id"])
+        self.log(f"backfill {len(messages)}")
 
     async def send(self, event: str, payload: dict) -> dict | None:
         """Emit a write and book its ack; None when it was not acked ok (down, refused, late)."""
@@ -227,14 +238,26 @@ class Member:
         owed: a loss."""
         self.leaving_at = time.monotonic()
         await asyncio.sleep(3)
+        await self.owed_arrive()
         self.room.members.discard(self)
         for _ in range(0 if self.in_room and self.sio.connected else 10):
             try:
                 await self.backfill()
                 break
-            except Exception:
+            except Exception as error:
+                self.log(f"backfill failed {error!r}")
                 await asyncio.sleep(1)
         await self.sio.disconnect()
+
+    async def owed_arrive(self) -> None:
+        """Copies of messages acked before this member began leaving may still be on their
+        way (an ack can precede a copy by seconds while Redis is restarting): wait up to
+        LATE_SECONDS for them on a live connection, as the loss rule allows them elsewhere."""
+        deadline = time.monotonic() + LATE_SECONDS
+        while self.soak.ledger.owed_to(self) and self.in_room and self.sio.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if self.soak.ledger.owed_to(self):
+            self.log("leaving while owed")
 
     async def blip(self) -> None:
         """The network under this client's websocket goes away: the client reconnects by itself."""

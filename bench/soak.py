@@ -430,12 +430,13 @@ class Soak:
         """DIR/lost.json: each acknowledged message still owed at the end, to whom, and that
         member's state (where to start looking)."""
         owed = [
-            {"message": message_id, "acked_at_s": round(at - started, 1),
+            {"message": message_id, "sent_at_s": round(sent - started, 1), "acked_at_s": round(at - started, 1),
              "owed_to": [{"name": m.name, "url": m.url, "connected": m.sio.connected, "room": m.room.id,
                           "joined_at_s": round(m.joined_at - started, 1) if m.joined_at else None,
                           "leaving_at_s": round(m.leaving_at - started, 1) if m.leaving_at else None,
-                          "rejoined_at_s": [round(t - started, 1) for t in m.rejoins]} for m in owing]}
-            for message_id, (at, owing) in self.ledger.pending.items()
+                          "rejoined_at_s": [round(t - started, 1) for t in m.rejoins],
+                          "history": [[round(t - started, 1), what] for t, what in m.history]} for m in owing]}
+            for message_id, (at, owing, sent) in self.ledger.pending.items()
         ]  # fmt: skip
         (self.out / "lost.json").write_text(json.dumps(owed, indent=1) + "\n")
 

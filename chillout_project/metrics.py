@@ -183,6 +183,14 @@ mongo_connections = Gauge(
     "chillout_mongo_connections",
     "Database connections the driver's pools hold open now (sync and async clients together).",
 )
+gc_full_seconds = Histogram(
+    "chillout_gc_full_seconds",
+    "Duration of each timed collection of every generation (GC_FULL_SECONDS): the event loop's pause.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+gc_full_found = Counter(
+    "chillout_gc_full_found", "Unreachable objects the timed full collections found (and freed)."
+)
 python_allocated_blocks = Gauge(
     "chillout_python_allocated_blocks",
     "Memory blocks the Python allocator has handed out and not got back (`sys.getallocatedblocks`): "
@@ -199,6 +207,11 @@ async def loop_monitor(*, interval: float = LOOP_MONITOR_INTERVAL) -> None:
         event_loop_lag.set(max(time.monotonic() - asked - interval, 0.0))
         asyncio_tasks.set(len(asyncio.all_tasks()))
         python_allocated_blocks.set(sys.getallocatedblocks())
+
+
+def gc_full_observe(*, seconds: float, found: int) -> None:
+    gc_full_seconds.observe(seconds)
+    gc_full_found.inc(found)
 
 
 class MongoConnectionListener(ConnectionPoolListener):

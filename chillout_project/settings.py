@@ -140,6 +140,11 @@ try:
     GC_THRESHOLDS = gc_thresholds_parse(env.str("GC_THRESHOLDS", default="50000,50,100"))
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
+# With tuned thresholds: seconds between collections of every generation (the oldest one
+# would otherwise hold the sockets' dead reference cycles); 0 = never.
+GC_FULL_SECONDS = env.float("GC_FULL_SECONDS", default=60.0)
+if GC_FULL_SECONDS < 0:
+    raise ImproperlyConfigured("GC_FULL_SECONDS must be >= 0")
 
 # --- CORS (REST and Socket.IO) -----------------------------------------------------
 

@@ -5,9 +5,8 @@ older one every 10 of those; each walks every object of its generations. A serve
 thousands of sockets has hundreds of thousands of long-lived container objects (engine.io
 sessions, queues, tasks, protocol objects), so during a connect storm the collections that
 reach the older generations walk all of them again and again: ~30 % of Daphne's CPU per
-connect + join (docs/performance.md, "Garbage collection"). Almost nothing here is freed by
-the cyclic collector rather than by reference counting, so collecting less often frees
-the same memory later, not more memory.
+connect + join (docs/performance.md, "Garbage collection"). Most objects here are freed by
+reference counting; those in cycles are freed later, by the timed full collection below.
 
 What. Once the process has started (`lifecycle.startup`: Django, the database clients and
 the application built), `gc_tune` moves every object alive then into the permanent

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 from tests.factories import WAV
+from tests.waiting import attempts_for, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -101,3 +102,13 @@ def test_the_started_process_freezes_its_startup_objects_and_tunes_the_collector
     assert httpx.get(f"{open_server.url}/api/health", timeout=10).status_code == 200  # started by now
     log = open_server.log_wait("garbage collector: ")
     assert "startup objects frozen, thresholds (50000, 50, 100)" in log
+
+
+def test_a_timed_full_collection_is_observed(server_factory):
+    """GC_FULL_SECONDS: the loop runs in the started process and times each collection."""
+    server = server_factory(METRICS="open", GC_FULL_SECONDS="0.2")
+
+    def collections() -> float:
+        return samples(httpx.get(f"{server.url}/metrics", timeout=10).text).get(("chillout_gc_full_seconds_count", ()), 0)
+
+    assert wait_until(collections, attempts=attempts_for(30), message="no timed full collection within 30 s") >= 1

@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 from tests.factories import media_chunk_count, media_file, png
+from tests.waiting import attempts_for, wait_until
 from pymongo import MongoClient
 
 from chillout_project.embedded_db import pid_alive, start_or_reuse
@@ -68,10 +69,7 @@ def test_sigterm_drains_requests_and_stops_the_embedded_database(server_factory,
     # The media pool that processed the uploads stops only after them.
     assert log.index("in-flight requests finished; stopping") < log.index("media worker pool stopped")
     assert "Traceback" not in log
-    deadline = time.monotonic() + 30
-    while pid_alive(db_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not pid_alive(db_pid), "the embedded database outlived the server"
+    wait_until(lambda: not pid_alive(db_pid), attempts=attempts_for(30), message="the embedded database outlived the server")
     assert downloads_ok
 
     database = start_or_reuse(data_dir)

@@ -3,13 +3,13 @@ while a room that keeps being written stays whole."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
 from tests.factories import PNG, WAV, media_chunk_count, media_file, room_leftovers
 from tests.realtime.conftest import SocketClient, media_upload
 from tests.ops_support import separate_db_uri
+from tests.waiting import async_wait_until, attempts_for
 from bson import ObjectId
 from pymongo import MongoClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -68,11 +68,9 @@ async def test_an_upload_no_message_claims_is_purged_after_upload_attach_seconds
     unattached = await media_upload(server.url, room_id="room-a", kind="image", username="ann")
     unattached_id = ObjectId(unattached.rsplit("/", 1)[1])
 
-    deadline = time.monotonic() + 120
-    while media_file(db, kind="image", file_id=unattached_id) is not None and time.monotonic() < deadline:
-        await asyncio.sleep(0.3)
     # Gone: a pass ran with a cutoff after both uploads (the attached one is the older).
-    assert media_file(db, kind="image", file_id=unattached_id) is None
+    await async_wait_until(lambda: media_file(db, kind="image", file_id=unattached_id) is None,
+                           attempts=attempts_for(120), message="the unattached upload was not purged")  # fmt: skip
     assert media_chunk_count(db, kind="image", file_ids=[unattached_id]) == 0
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         assert (await http.get(attached)).status_code == 200

@@ -191,6 +191,11 @@ gc_full_seconds = Histogram(
 gc_full_found = Counter(
     "chillout_gc_full_found", "Unreachable objects the timed full collections found (and freed)."
 )
+malloc_trim_seconds = Histogram(
+    "chillout_malloc_trim_seconds",
+    "Duration of each `malloc_trim(0)` (MALLOC_TRIM_SECONDS), in a worker thread: free heap pages given back to the OS.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 python_allocated_blocks = Gauge(
     "chillout_python_allocated_blocks",
     "Memory blocks the Python allocator has handed out and not got back (`sys.getallocatedblocks`): "

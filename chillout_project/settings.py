@@ -145,6 +145,11 @@ except ValueError as exc:
 GC_FULL_SECONDS = env.float("GC_FULL_SECONDS", default=60.0)
 if GC_FULL_SECONDS < 0:
     raise ImproperlyConfigured("GC_FULL_SECONDS must be >= 0")
+# Seconds between glibc `malloc_trim(0)` calls that give the heap's free pages back to the
+# OS (chillout_project/heap_trim.py); 0 = never.
+MALLOC_TRIM_SECONDS = env.float("MALLOC_TRIM_SECONDS", default=60.0)
+if MALLOC_TRIM_SECONDS < 0:
+    raise ImproperlyConfigured("MALLOC_TRIM_SECONDS must be >= 0")
 
 # --- CORS (REST and Socket.IO) -----------------------------------------------------
 

@@ -104,11 +104,14 @@ def test_the_started_process_freezes_its_startup_objects_and_tunes_the_collector
     assert "startup objects frozen, thresholds (50000, 50, 100)" in log
 
 
-def test_a_timed_full_collection_is_observed(server_factory):
-    """GC_FULL_SECONDS: the loop runs in the started process and times each collection."""
-    server = server_factory(METRICS="open", GC_FULL_SECONDS="0.2")
+@pytest.mark.parametrize("setting, metric", [("GC_FULL_SECONDS", "chillout_gc_full_seconds_count"),
+                                             ("MALLOC_TRIM_SECONDS", "chillout_malloc_trim_seconds_count")])  # fmt: skip
+def test_a_timed_upkeep_runs_in_the_started_process_and_is_observed(server_factory, setting, metric):
+    """GC_FULL_SECONDS (a collection of every generation) and MALLOC_TRIM_SECONDS (free heap
+    pages back to the OS): each loop runs in the started process and times each round."""
+    server = server_factory(METRICS="open", **{setting: "0.2"})
 
-    def collections() -> float:
-        return samples(httpx.get(f"{server.url}/metrics", timeout=10).text).get(("chillout_gc_full_seconds_count", ()), 0)
+    def rounds() -> float:
+        return samples(httpx.get(f"{server.url}/metrics", timeout=10).text).get((metric, ()), 0)
 
-    assert wait_until(collections, attempts=attempts_for(30), message="no timed full collection within 30 s") >= 1
+    assert wait_until(rounds, attempts=attempts_for(30), message=f"no {metric} within 30 s") >= 1

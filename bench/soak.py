@@ -167,6 +167,7 @@ class Soak:
         room = random.choice(self.rooms)
         visitor = self.member(room)
         try:
+            await visitor.backfill()  # the room page reads the history on mount, then joins
             await visitor.start()
             self.visitors += 1
             stay = time.monotonic() + random.uniform(20, 60)

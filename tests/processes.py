@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import attempts_for, wait_until
 
 START_TIMEOUT = 30.0
 PACKAGES = {"redis-server": "redis-server", "nginx": "nginx", "turnserver": "coturn"}
@@ -25,18 +26,22 @@ def binary(name: str) -> str:
     return path
 
 
-def wait_until(check, *, what: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def ready_wait(check, *, what: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
+    """Until `check()` is truthy (its exceptions count as not yet); fails at once if the process exits."""
+
+    def ready() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{log_tail(log)}")
         try:
-            if check():
-                return
+            return bool(check())
         except Exception:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not ready within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
+            return False
+
+    wait_until(ready, attempts=attempts_for(timeout), message=lambda: f"{what} not ready within {timeout} s:\n{log_tail(log)}")
+
+
+def log_tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
 
 
 def process_stop(process: subprocess.Popen) -> None:

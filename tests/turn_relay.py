@@ -30,7 +30,7 @@ from aioice import stun, turn
 
 from chillout_project.embedded_db import free_port
 from tests.conftest import PROJECT_ROOT
-from tests.processes import binary, process_stop, wait_until
+from tests.processes import binary, process_stop, ready_wait
 
 RECIPE = PROJECT_ROOT / "deploy/coturn/turnserver.conf"
 # The recipe's keys that a loopback test replaces (or, without TLS, drops).
@@ -105,8 +105,8 @@ def coturn_factory(tmp_path_factory):
                 [binary("turnserver"), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         started.append(process)
-        wait_until(lambda: _listening(port), what="turnserver", process=process, log=log)
-        wait_until(lambda: "Relay ports initialization done" in log.read_text(errors="replace"),
+        ready_wait(lambda: _listening(port), what="turnserver", process=process, log=log)
+        ready_wait(lambda: "Relay ports initialization done" in log.read_text(errors="replace"),
                    what="turnserver relay ports", process=process, log=log)  # fmt: skip
         return TurnRelay(port=port, secrets=secrets, log=log, process=process)
 

@@ -1,13 +1,14 @@
 """Contract §1: with MONGO_URI unset the server runs its own embedded database."""
 
+import contextlib
 import os
 import signal
-import time
 
 import httpx
 import pytest
 
 from chillout_project.embedded_db import pid_alive
+from tests.waiting import attempts_for, wait_until
 
 
 def embedded_pid(data_dir) -> int:
@@ -16,17 +17,15 @@ def embedded_pid(data_dir) -> int:
     return json.loads((data_dir / "embedded-db.json").read_text())["pid"]
 
 
-def wait_gone(pid: int, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_gone(pid: int, *, message: str, timeout: float = 30.0) -> None:
+    def gone() -> bool:
         if not pid_alive(pid):
             return True
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.1)
-    return False
+        return False
+
+    wait_until(gone, attempts=attempts_for(timeout), message=f"{message} (pid {pid} alive after {timeout} s)")
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def test_embedded_database_keeps_data_across_restarts(server_factory, data_dir, 
     db_pid = embedded_pid(data_dir)
     assert (data_dir / "db").is_dir()
     assert first.stop() is not None
-    assert wait_gone(db_pid), "the server must stop the embedded database it started"
+    wait_gone(db_pid, message="the server must stop the embedded database it started")
 
     second = server_factory(MONGO_URI="", DATA_DIR=str(data_dir))
     again = httpx.get(f"{second.url}/api/room/{room_id}", timeout=30).json()
@@ -60,11 +59,11 @@ def test_a_second_process_reuses_the_running_embedded_database(server_factory, d
     guest.stop()
     assert pid_alive(db_pid), "a process that reused the database must not stop it"
     owner.stop()
-    assert wait_gone(db_pid)
+    wait_gone(db_pid, message="the embedded database must stop")
 
 
 def test_a_killed_server_does_not_leave_the_database_running(server_factory, data_dir):
     server = server_factory(MONGO_URI="", DATA_DIR=str(data_dir))
     db_pid = embedded_pid(data_dir)
     server.stop(sig=signal.SIGKILL)
-    assert wait_gone(db_pid), "the embedded database watches its parent and exits with it"
+    wait_gone(db_pid, message="the embedded database watches its parent and exits with it")

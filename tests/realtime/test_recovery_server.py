@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pytest
 from chillout_project.embedded_db import free_port
 from realtime.recovery import offset_parse
 from tests.scale.conftest import redis_url  # noqa: F401  (the session's redis-server)
+from tests.waiting import attempts_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "node"
@@ -37,18 +37,23 @@ def app_start(*args: str) -> tuple[subprocess.Popen, str]:
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def answering() -> bool:
         if process.poll() is not None:
             log.seek(0)
             raise RuntimeError(f"the recovery app exited: {log.read().decode(errors='replace')[-3000:]}")
         try:
             httpx.get(f"{url}/socket.io/?EIO=4&transport=polling", timeout=1.0)
-            return process, url
+            return True
         except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the recovery app did not start")
+            return False
+
+    try:
+        wait_until(answering, attempts=attempts_for(30), message="the recovery app did not start")
+    except BaseException:
+        process.kill()
+        raise
+    return process, url
 
 
 @pytest.fixture

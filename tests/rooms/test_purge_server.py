@@ -3,13 +3,12 @@ while a room that keeps being written stays whole."""
 
 from __future__ import annotations
 
-import time
 
 import httpx
 from tests.factories import PNG, WAV, media_chunk_count, media_file, room_leftovers
 from tests.realtime.conftest import SocketClient, media_upload
 from tests.ops_support import separate_db_uri
-from tests.waiting import async_wait_until, attempts_for
+from tests.waiting import async_wait_until, attempts_for, wait_until
 from bson import ObjectId
 from pymongo import MongoClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -30,14 +29,14 @@ def test_idle_room_is_purged_whole_and_busy_room_is_kept(server_factory, mongo_u
         db.messages.insert_one({"roomId": "idle", "username": "ann", "message": "hi", "type": "text", "url": None,
                                 "createdAt": db.rooms.find_one({"roomId": "idle"})["lastActivity"]})
         idle_ids = [(kind, ObjectId(i)) for kind, i in idle_files]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def idle_room_purged_while_busy_one_is_written() -> bool:
             # Every write touches its room: this one never goes idle for 2 s.
             assert client.post("/api/room/busy/image", files={"image": ("blob", PNG)}).status_code == 200
-            if set(room_leftovers(db, "idle", idle_ids).values()) == {0}:
-                break
-            time.sleep(0.3)
-        assert set(room_leftovers(db, "idle", idle_ids).values()) == {0}
+            return set(room_leftovers(db, "idle", idle_ids).values()) == {0}
+
+        wait_until(idle_room_purged_while_busy_one_is_written, attempts=attempts_for(120, 0.3), pause=0.3,
+                   message=lambda: f"idle room not purged: {room_leftovers(db, 'idle', idle_ids)}")  # fmt: skip
         busy = room_leftovers(db, "busy")
         assert busy["rooms"] == 1 and busy["image.files"] >= 2 and busy["image.chunks"] >= 2
         assert purge_removed(client.get("/metrics").text) > 0

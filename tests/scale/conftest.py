@@ -21,7 +21,7 @@ import redis
 
 from chillout_project.embedded_db import free_port
 from tests.conftest import PROJECT_ROOT, ServerProcess
-from tests.processes import binary, process_stop, wait_until
+from tests.processes import binary, process_stop, ready_wait
 from tests.realtime.conftest import SocketClient
 
 # What python-socketio's websocket client raises (socketio.exceptions.ConnectionError) when
@@ -44,7 +44,7 @@ def redis_url(tmp_path_factory) -> str:
         )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
-    wait_until(client.ping, what="redis-server", process=process, log=log)
+    ready_wait(client.ping, what="redis-server", process=process, log=log)
     client.close()
     yield url
     process_stop(process)
@@ -153,7 +153,7 @@ def nginx_factory(tmp_path):
             )  # fmt: skip
         started.append(process)
         url = f"http://127.0.0.1:{listen}"
-        wait_until(lambda: httpx.get(f"{url}/api/health", timeout=2.0).status_code == 200,
+        ready_wait(lambda: httpx.get(f"{url}/api/health", timeout=2.0).status_code == 200,
                    what="nginx", process=process, log=log)  # fmt: skip
         return url
 

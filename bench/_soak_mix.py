@@ -79,7 +79,7 @@ class Ledger:
         now = time.monotonic()
         self.acked += 1
         self.latencies.append((now, (now - started) * 1000))
-        missing = {member for member in expected if message_id not in member.seen}
+        missing = {member for member in expected if message_id not in member.seen and not member.gone}
         if missing:
             self.pending[message_id] = (now, missing, started)
 
@@ -125,6 +125,7 @@ class Member:
         self.leaving_at: float | None = None
         self.rejoins: list[float] = []  # when each rejoin after a reconnect completed
         self.in_room = False  # joined on its current connection: copies reach it live
+        self.gone = False  # left for good: what is acked from then on is not owed to it
         self.history: list[tuple[float, str]] = []  # (when, what): connects, disconnects, backfills (lost.json)
         self.sio = self.new_client()
 
@@ -234,12 +235,14 @@ class Member:
         A member that is not in the room on a live connection when it leaves (its server
         restarting, a reconnect not yet rejoined) could not have had what was sent meanwhile;
         it reads the history once more over HTTP, as the page it closes would show it after
-        a reload. Whatever it is still owed then stays
-        owed: a loss."""
+        a reload. Whatever it is still owed then stays owed: a loss. A send acked after
+        that point (sent before the member began leaving, its ack slowed by a fault) is not
+        owed to it: the page was closed before the message was acknowledged."""
         self.leaving_at = time.monotonic()
         await asyncio.sleep(3)
         await self.owed_arrive()
         self.room.members.discard(self)
+        self.gone = True
         for _ in range(0 if self.in_room and self.sio.connected else 10):
             try:
                 await self.backfill()

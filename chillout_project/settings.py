@@ -264,6 +264,12 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Every Redis key and the Socket.IO pub/sub channel start with this, so that several
 # deployments (or test runs) can share one Redis without seeing each other.
 REDIS_PREFIX = env.str("REDIS_PREFIX", default="chillout:")
+# Connections each Redis client of a process may open (realtime/redis_pool.py); a command
+# that finds them all busy waits up to REDIS_POOL_TIMEOUT_SECONDS for one.
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=16)
+REDIS_POOL_TIMEOUT_SECONDS = env.float("REDIS_POOL_TIMEOUT_SECONDS", default=10.0)
+if REDIS_MAX_CONNECTIONS < 2 or REDIS_POOL_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("REDIS_MAX_CONNECTIONS must be >= 2 (a subscription holds one) and REDIS_POOL_TIMEOUT_SECONDS positive")
 # A process whose heartbeat is this old is taken for dead: the others remove its sockets
 # (presence, call rosters, per-IP counts) with the effects of a disconnect. It refreshes
 # its heartbeat every third of this, and the others look for dead ones as often.

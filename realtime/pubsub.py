@@ -48,6 +48,7 @@ from redis import asyncio as aioredis
 from chillout_project import metrics
 from realtime.delivery import orjson_module
 from realtime.redis_pipe import redis_commands_create
+from realtime.redis_pool import redis_client_create
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class RoomChannelsMixin:
 
     def initialize(self):
         super().initialize()
-        self._redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        self._redis = redis_client_create(self.redis_url, name=f"{self.channel_prefix}pubsub")
         self._pipe = redis_commands_create(self.redis_url)
         self._pubsub = self._redis.pubsub()
         self._listener = self.server.start_background_task(self._listen)

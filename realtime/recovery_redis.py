@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable, Sequence
 
 import orjson
-from redis import asyncio as aioredis
 
 from realtime.recovery import (
     Clock,
@@ -45,6 +44,7 @@ from realtime.recovery import (
     offset_parse,
 )
 from realtime.redis_pipe import redis_commands_create
+from realtime.redis_pool import redis_client_create
 
 # KEYS: stream, head. ARGV: now_ms, window_ms, max_events, epoch if new, event, args, skip,
 # then a channel ('' for none) and the head and tail of a message published on it with the
@@ -113,7 +113,7 @@ class RedisRecoveryLog(RecoveryLog):
         super().__init__(window_seconds=window_seconds, max_events=max_events, clock=clock)
         self.prefix = prefix
         self.window_ms = max(int(window_seconds * 1000), 1)
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.redis = redis_client_create(url, name=f"{prefix}recovery")
         # The append runs for every room broadcast: on the pipelined connection.
         self.pipe = redis_commands_create(url)
         self._append = self.pipe.script(_APPEND)

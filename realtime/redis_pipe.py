@@ -46,6 +46,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from chillout_project.tunings import reach_active
+from realtime.redis_pool import redis_client_create
 
 
 def redis_commands_create(url: str, *, timeout: float = 10.0) -> PipelinedRedis | LibraryRedis:
@@ -59,7 +60,7 @@ class LibraryRedis:
     """`PipelinedRedis`'s calls on redis-py's own asyncio client (the tuning's fallback)."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout)
+        self.redis = redis_client_create(url, name="chillout-commands", socket_timeout=timeout)
 
     async def call(self, *command):
         return await self.redis.execute_command(*command)

@@ -47,8 +47,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 
-from redis import asyncio as aioredis
-
+from realtime.redis_pool import redis_client_create
 from realtime.state import Binding, CallMember, RealtimeState
 
 logger = logging.getLogger(__name__)
@@ -167,7 +166,7 @@ class RedisState(RealtimeState):
         self.prefix = prefix
         self.node_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.dead_after_ms = max(int(dead_after * 1000), 1)
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.redis = redis_client_create(url, name=f"{prefix}state")
         self._registered = False
         # The bindings of the sockets this process bound, read without a round trip: only
         # this process changes them while it is alive (a reaper only removes those of a

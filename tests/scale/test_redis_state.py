@@ -96,3 +96,19 @@ async def test_a_process_taken_for_dead_learns_it_and_its_late_releases_count_on
 async def test_a_periodic_turn_goes_to_one_process(states):
     a, b = states(2)
     assert [await a.turn_take(name="purge", seconds=5), await b.turn_take(name="purge", seconds=5)] == [True, False]
+
+
+async def test_a_burst_of_commands_waits_for_the_bounded_pool_instead_of_opening_connections(redis_url, settings):
+    """REDIS_MAX_CONNECTIONS: 200 concurrent joins through a pool of 2 all succeed, and Redis
+    sees at most 2 connections of that client (redis-py's own pool would open one per
+    concurrent command and keep them all open)."""
+    settings.REDIS_MAX_CONNECTIONS = 2
+    prefix = f"unit-{uuid.uuid4().hex[:8]}:"
+    state = RedisState(url=redis_url, prefix=prefix, dead_after=30.0)
+    try:
+        await asyncio.gather(*(state.room_join(sid=f"s{i}", room_id="burst", username=f"u{i}") for i in range(200)))
+        assert len(await state.room_online(room_id="burst")) == 200
+        named = [client for client in await state.redis.client_list() if client["name"] == f"{prefix}state"]
+        assert 1 <= len(named) <= 2, named
+    finally:
+        await state.redis.aclose()

@@ -117,10 +117,13 @@ async def raw_socket_send(base_url: str, frame: str) -> None:
         assert opened.startswith("0")
         await ws.send_str("40")
         assert (await ws.receive_str(timeout=WAIT)).startswith("40")
-        await ws.send_str(frame)
-        # Barrier: an acknowledged no-op sent after the frame. Its ack (or the server closing
-        # the connection over the frame) proves the frame has been dealt with.
-        await ws.send_str(f'420["leave_room",{{"roomId":"{BARRIER_ROOM}"}}]')
+        try:
+            await ws.send_str(frame)
+            # Barrier: an acknowledged no-op sent after the frame. Its ack (or the server
+            # closing the connection over the frame) proves the frame has been dealt with.
+            await ws.send_str(f'420["leave_room",{{"roomId":"{BARRIER_ROOM}"}}]')
+        except (ConnectionError, aiohttp.ClientOSError):
+            return  # the server cut the connection while the frame was still being written
         while True:
             message = await ws.receive(timeout=WAIT)
             if message.type != aiohttp.WSMsgType.TEXT or message.data.startswith("430"):

@@ -18,6 +18,8 @@ PANELS = [
     ("db_connections", "MongoDB connections"),
     ("clients", "connected clients"),
     (("p50_ms", "p99_ms"), "ack latency (ms)"),
+    ("send_ms_mean", "server send_message mean (ms)"),
+    (("cpu_pct", "db_cpu_pct", "driver_cpu_pct"), "CPU (% of a core)"),
     (("acked", "failed", "lost", "duplicated"), "messages (cumulative)"),
 ]
 
@@ -75,6 +77,8 @@ def screen(result: dict) -> str:
         f"ack latency: p50 {result['p50_ms']} ms; p99 {result['p99_ms_first']} ms first tenth, "
         f"{result['p99_ms_last']} ms last tenth; max loop lag {result['max_loop_lag_ms']} ms "
         f"(client {result['max_client_lag_ms']} ms)",
+        f"server side: send_message mean {result['send_ms_first']} ms first tenth, {result['send_ms_last']} ms "
+        f"last; database CPU {result['db_cpu_pct_first']} % first tenth, {result['db_cpu_pct_last']} % last",
         f"mix: {result['visitors']} visitors, {result['uploads']} uploads ({result['upload_errors']} failed), "
         f"{result['downloads']} downloads ({result['download_errors']} failed), {result['calls']} calls "
         f"({result['call_errors']} failed), {result['blips']} blips, {result['reconnects']} reconnects, "

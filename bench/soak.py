@@ -61,7 +61,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import load_average, open_fds, percentile, pid_alive, proc_rss_mb  # noqa: E402
+from _harness import load_average, open_fds, percentile, pid_alive, proc_cpu_seconds, proc_rss_mb  # noqa: E402
 from _soak_mix import ACK_TIMEOUT, LATE_SECONDS, PROFILE, Ledger, Member, Profile, Room, photo, voice_note  # noqa: E402
 from _soak_picture import plot, screen  # noqa: E402
 from _soak_processes import FAULT_SCHEDULE, Processes, Target, fault_actions, history_insert  # noqa: E402
@@ -70,6 +70,8 @@ SERVER_ENV = {"MAX_CONNECTIONS_PER_IP": 0, "UPLOAD_RATE": 0, "METRICS": "open"} 
 PREFILL_VOICE_SECONDS = 200  # a 3.2 MB WAV, under MEDIA_CACHE_FILE_BYTES (4 MiB)
 WARM_IDLE_SECONDS = 30.0  # past engine.io's ping interval (25 s)
 WARM_FRACTION = 0.2  # RSS growth is measured from this share of the run (caches filled)
+SEND_DURATION = {"chillout_socket_event_duration_seconds_sum": "send_seconds",
+                 "chillout_socket_event_duration_seconds_count": "send_count"}  # fmt: skip
 SETTLE_SECONDS = 180.0  # MONGO_MAX_IDLE_MS (120 s) and the driver's next pool check
 
 
@@ -91,6 +93,7 @@ class Soak:
     settle_max: float = SETTLE_SECONDS
     tracemalloc_dir: Path | None = None
     mongo_uri: str | None = None  # for the history prefill (none with --url)
+    database_pid: object = None  # callable -> the embedded database's pid now (none with --url)
     faults: list[Fault] = field(default_factory=list)
     fault_actions: dict = field(default_factory=dict)
 
@@ -105,6 +108,8 @@ class Soak:
         self.errors: dict[str, str] = {}  # the first error of each kind, for the summary
         self.client_lag_ms = 0.0
         self.samples: list[dict] = []
+        self.cpu_seen: dict[object, tuple[float, float]] = {}  # pid -> (wall, CPU seconds) at the last sample
+        self.sends_seen: dict[str, tuple[float, float]] = {}  # url -> send_message (seconds, count) so far
         self.stopping = asyncio.Event()
 
     def failure(self, kind: str, error: BaseException) -> None:
@@ -301,7 +306,34 @@ class Soak:
             figures["py_blocks_k"].append(None if blocks is None else round(blocks / 1000, 1))
             figures.setdefault("slow_consumer_cuts", 0)
             figures["slow_consumer_cuts"] += scraped.get("slow_consumer", 0)
+            figures.setdefault("cpu_pct", []).append(self.cpu_pct(target.pid))
+            figures.setdefault("send_ms_mean", []).append(self.send_ms_mean(target.url, scraped))
+        database = self.database_pid() if self.database_pid else None
+        figures["db_cpu_pct"] = self.cpu_pct(database)
+        figures["db_rss_mb"] = round(proc_rss_mb(database), 1) if database and pid_alive(database) else None
+        figures["driver_cpu_pct"] = self.cpu_pct(os.getpid())
         return figures
+
+    def cpu_pct(self, pid: int | None) -> float | None:
+        """The share of one core `pid` used since the last call for it (None the first time)."""
+        cpu = proc_cpu_seconds(pid) if pid else None
+        if cpu is None:
+            return None
+        now, (then, before) = time.monotonic(), self.cpu_seen.get(pid, (None, None))
+        self.cpu_seen[pid] = (now, cpu)
+        return None if then is None or now <= then else round((cpu - before) * 100 / (now - then), 1)
+
+    def send_ms_mean(self, url: str, scraped: dict) -> float | None:
+        """The server's own mean time to handle a send_message since the last scrape
+        (`chillout_socket_event_duration_seconds`): ack latency less the network and this client."""
+        seconds, count = scraped.get("send_seconds"), scraped.get("send_count")
+        if seconds is None or count is None:
+            return None
+        before_seconds, before_count = self.sends_seen.get(url, (0.0, 0.0))
+        self.sends_seen[url] = (seconds, count)
+        if count <= before_count:
+            return None
+        return round((seconds - before_seconds) * 1000 / (count - before_count), 1)
 
     async def scrape(self, url: str) -> dict:
         try:
@@ -314,6 +346,8 @@ class Soak:
             for sample in family.samples:
                 if sample.name == "chillout_socket_disconnects_total" and sample.labels.get("reason") == "slow_consumer":
                     values["slow_consumer"] = sample.value
+                elif sample.name in SEND_DURATION and sample.labels.get("event") == "send_message":
+                    values[SEND_DURATION[sample.name]] = sample.value
                 elif not sample.labels:
                     values[sample.name] = sample.value
         return values
@@ -483,6 +517,10 @@ class Soak:
             "p50_ms": round(statistics.median([ms for _, ms in self.ledger.latencies]), 1) if self.ledger.latencies else None,
             "p99_ms_first": round(percentile(first, 0.99), 1) if first else None,
             "p99_ms_last": round(percentile(last, 0.99), 1) if last else None,
+            "send_ms_first": tenth_median(self.samples, "send_ms_mean", until=tenth),
+            "send_ms_last": tenth_median(self.samples, "send_ms_mean", since=seconds - tenth, until=seconds),
+            "db_cpu_pct_first": tenth_median(self.samples, "db_cpu_pct", until=tenth),
+            "db_cpu_pct_last": tenth_median(self.samples, "db_cpu_pct", since=seconds - tenth, until=seconds),
             "max_loop_lag_ms": max((total_max(s["loop_lag_ms"]) for s in self.samples), default=None),
             "max_client_lag_ms": max((s["client_lag_ms"] for s in self.samples), default=None),
             "clients_peak": max((s["clients"] for s in self.samples), default=0),
@@ -502,6 +540,20 @@ class Soak:
 def total(values: list) -> float | None:
     known = [v for v in values if v is not None]
     return round(sum(known), 1) if known and len(known) == len(values) else None
+
+
+def tenth_median(samples: list[dict], key: str, *, since: float = 0.0, until: float) -> float | None:
+    """The median over the samples taken in [since, until) of `key` (a per-process list: its
+    mean), the server's side of `p99_ms_first`/`p99_ms_last`."""
+    values = []
+    for sample in samples:
+        value = sample.get(key)
+        if isinstance(value, list):
+            known = [v for v in value if v is not None]
+            value = statistics.mean(known) if known else None
+        if value is not None and since <= sample["t"] < until:
+            values.append(value)
+    return round(statistics.median(values), 1) if values else None
 
 
 def total_max(values: list) -> float:
@@ -585,6 +637,7 @@ async def soak_run(args: argparse.Namespace) -> tuple[Soak, dict]:
             targets = await asyncio.to_thread(processes.start)
             soak = soak_for(args, targets)
             soak.mongo_uri = processes.mongo_uri
+            soak.database_pid = lambda: processes.database.value
             if args.faults:
                 soak.faults = [Fault(at, name) for at, name in FAULT_SCHEDULE]
                 soak.fault_actions = fault_actions(processes, targets)

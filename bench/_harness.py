@@ -156,15 +156,6 @@ def open_fds(pid: int) -> int | None:
         return None
 
 
-def proc_cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU seconds a process has used so far (/proc/PID/stat), None if gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 

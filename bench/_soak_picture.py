@@ -18,7 +18,8 @@ PANELS = [
     ("db_connections", "MongoDB connections"),
     ("clients", "connected clients"),
     (("p50_ms", "p99_ms"), "ack latency (ms)"),
-    ("send_ms_mean", "server send_message mean (ms)"),
+    (("send_ms_mean", "send_ms_p99_under"), "server send_message (ms)"),
+    (("db_probe_p50_ms", "db_probe_max_ms"), "database probe read (ms)"),
     (("cpu_pct", "db_cpu_pct", "driver_cpu_pct"), "CPU (% of a core)"),
     (("acked", "failed", "lost", "duplicated"), "messages (cumulative)"),
 ]
@@ -44,7 +45,7 @@ def plot(samples: list[dict], faults: list[Fault], path: Path, title: str) -> No
         for fault in faults:
             if fault.at is not None:
                 axis.axvline(fault.at / 60, color="red", linestyle=":", linewidth=1)
-        if keys == ("p50_ms", "p99_ms"):
+        if label.endswith("(ms)") and "lag" not in label:
             axis.set_yscale("log")  # a fault's seconds-long acks would flatten the milliseconds of the rest
         axis.set_ylabel(label, fontsize=8)
         axis.grid(alpha=0.3)

@@ -72,6 +72,7 @@ WARM_IDLE_SECONDS = 30.0  # past engine.io's ping interval (25 s)
 WARM_FRACTION = 0.2  # RSS growth is measured from this share of the run (caches filled)
 SEND_DURATION = {"chillout_socket_event_duration_seconds_sum": "send_seconds",
                  "chillout_socket_event_duration_seconds_count": "send_count"}  # fmt: skip
+SEND_BUCKETS = "chillout_socket_event_duration_seconds_bucket"
 SETTLE_SECONDS = 180.0  # MONGO_MAX_IDLE_MS (120 s) and the driver's next pool check
 
 
@@ -109,7 +110,9 @@ class Soak:
         self.client_lag_ms = 0.0
         self.samples: list[dict] = []
         self.cpu_seen: dict[object, tuple[float, float]] = {}  # pid -> (wall, CPU seconds) at the last sample
+        self.send_buckets_seen: dict[str, dict[float, float]] = {}  # url -> cumulative send_message buckets
         self.sends_seen: dict[str, tuple[float, float]] = {}  # url -> send_message (seconds, count) so far
+        self.db_probes: list[tuple[float, float | None]] = []  # (when, ms; None: no answer) of `db_probe`
         self.stopping = asyncio.Event()
 
     def failure(self, kind: str, error: BaseException) -> None:
@@ -273,6 +276,26 @@ class Soak:
                     self.counters["slow_reader_cuts"] += 1
                     await asyncio.sleep(2)
 
+    async def db_probe(self) -> None:
+        """Time a one-document indexed read of the database twice a second: how long a query
+        waits behind whatever the database is doing (a stall shows here before in the acks)."""
+        if not self.mongo_uri:
+            return
+        from pymongo import AsyncMongoClient
+
+        client = AsyncMongoClient(self.mongo_uri, serverSelectionTimeoutMS=2000, timeoutMS=5000)
+        try:
+            while not self.stopping.is_set():
+                asked = time.monotonic()
+                try:
+                    await client.get_default_database().rooms.find_one({"roomId": self.big.id})
+                    self.db_probes.append((asked, (time.monotonic() - asked) * 1000))
+                except Exception:
+                    self.db_probes.append((asked, None))
+                await asyncio.sleep(0.5)
+        finally:
+            await client.close()
+
     async def client_lag(self) -> None:
         while not self.stopping.is_set():
             asked = time.monotonic()
@@ -308,6 +331,7 @@ class Soak:
             figures["slow_consumer_cuts"] += scraped.get("slow_consumer", 0)
             figures.setdefault("cpu_pct", []).append(self.cpu_pct(target.pid))
             figures.setdefault("send_ms_mean", []).append(self.send_ms_mean(target.url, scraped))
+            figures.setdefault("send_ms_p99_under", []).append(self.send_p99_bound(target.url, scraped))
         database = self.database_pid() if self.database_pid else None
         figures["db_cpu_pct"] = self.cpu_pct(database)
         figures["db_rss_mb"] = round(proc_rss_mb(database), 1) if database and pid_alive(database) else None
@@ -316,12 +340,32 @@ class Soak:
 
     def cpu_pct(self, pid: int | None) -> float | None:
         """The share of one core `pid` used since the last call for it (None the first time)."""
-        cpu = proc_cpu_seconds(pid) if pid else None
+        try:
+            cpu = proc_cpu_seconds(pid) if pid else None
+        except OSError:  # gone (a fault's restart)
+            cpu = None
         if cpu is None:
             return None
         now, (then, before) = time.monotonic(), self.cpu_seen.get(pid, (None, None))
         self.cpu_seen[pid] = (now, cpu)
         return None if then is None or now <= then else round((cpu - before) * 100 / (now - then), 1)
+
+    def send_p99_bound(self, url: str, scraped: dict) -> float | None:
+        """The histogram bucket bound under which 99 % of this interval's send_message
+        handlings fell (ms): the server's own p99, to a bucket's resolution."""
+        buckets = scraped.get("send_buckets")
+        if not buckets:
+            return None
+        before = self.send_buckets_seen.get(url, {})
+        self.send_buckets_seen[url] = buckets
+        if buckets.get(math.inf, 0.0) < before.get(math.inf, 0.0):  # a restarted server counts from 0
+            before = {}
+        counts = {le: count - before.get(le, 0.0) for le, count in sorted(buckets.items())}
+        total_count = counts.get(math.inf, 0.0)
+        if total_count <= 0:
+            return None
+        bound = next(le for le, count in counts.items() if count >= 0.99 * total_count)
+        return None if bound == math.inf else round(bound * 1000, 1)
 
     def send_ms_mean(self, url: str, scraped: dict) -> float | None:
         """The server's own mean time to handle a send_message since the last scrape
@@ -348,6 +392,8 @@ class Soak:
                     values["slow_consumer"] = sample.value
                 elif sample.name in SEND_DURATION and sample.labels.get("event") == "send_message":
                     values[SEND_DURATION[sample.name]] = sample.value
+                elif sample.name == SEND_BUCKETS and sample.labels.get("event") == "send_message":
+                    values.setdefault("send_buckets", {})[float(sample.labels["le"])] = sample.value
                 elif not sample.labels:
                     values[sample.name] = sample.value
         return values
@@ -367,6 +413,7 @@ class Soak:
             "p50_ms": round(statistics.median(window), 1) if window else None,
             "p99_ms": round(percentile(window, 0.99), 1) if window else None,
             "client_lag_ms": round(self.client_lag_ms, 1),
+            **self.db_probe_figures(previous, now),
             "blips": self.blips,
             "reconnects": self.reconnects,
             "reloads": self.reloads,
@@ -376,6 +423,11 @@ class Soak:
         with open(self.out / "soak.jsonl", "a") as jsonl:
             jsonl.write(json.dumps(line) + "\n")
         return line
+
+    def db_probe_figures(self, start: float, end: float) -> dict:
+        answered = [ms for at, ms in self.db_probes if start <= at < end and ms is not None]
+        return {"db_probe_p50_ms": round(statistics.median(answered), 1) if answered else None,
+                "db_probe_max_ms": round(max(answered), 1) if answered else None}  # fmt: skip
 
     async def sampler(self, started: float) -> None:
         previous = started
@@ -400,7 +452,7 @@ class Soak:
             await self.populate()
             seconds = self.minutes * 60
             p = self.profile
-            loops = [self.sampler(started), self.client_lag(), self.slow_reader(),
+            loops = [self.sampler(started), self.client_lag(), self.db_probe(), self.slow_reader(),
                      self.every(1 / p.big_room_rate, functools.partial(self.chat, self.big)),
                      *(self.every(1 / p.small_room_rate, functools.partial(self.chat, room)) for room in self.rooms),
                      self.every(p.churn_every, self.visit), self.every(p.media_every, self.media),

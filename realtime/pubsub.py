@@ -109,7 +109,7 @@ class RoomChannelsMixin:
     def initialize(self):
         super().initialize()
         self._redis = redis_client_create(self.redis_url, name=f"{self.channel_prefix}pubsub")
-        self._pipe = redis_commands_create(self.redis_url)
+        self._pipe = redis_commands_create(self.redis_url, name=f"{self.channel_prefix}commands")
         self._pubsub = self._redis.pubsub()
         self._listener = self.server.start_background_task(self._listen)
 

@@ -115,7 +115,7 @@ class RedisRecoveryLog(RecoveryLog):
         self.window_ms = max(int(window_seconds * 1000), 1)
         self.redis = redis_client_create(url, name=f"{prefix}recovery")
         # The append runs for every room broadcast: on the pipelined connection.
-        self.pipe = redis_commands_create(url)
+        self.pipe = redis_commands_create(url, name=f"{prefix}recovery-commands")
         self._append = self.pipe.script(_APPEND)
         self._session_save = self.redis.register_script(_SESSION_SAVE)
 

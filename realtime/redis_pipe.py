@@ -49,18 +49,19 @@ from chillout_project.tunings import reach_active
 from realtime.redis_pool import redis_client_create
 
 
-def redis_commands_create(url: str, *, timeout: float = 10.0) -> PipelinedRedis | LibraryRedis:
-    """The client for the per-message commands: pipelined when the `redis_pipe` tuning is active."""
+def redis_commands_create(url: str, *, name: str, timeout: float = 10.0) -> PipelinedRedis | LibraryRedis:
+    """The client for the per-message commands, its connections named `name` (CLIENT LIST):
+    pipelined when the `redis_pipe` tuning is active."""
     if reach_active("redis_pipe"):
-        return PipelinedRedis(url, timeout=timeout)
-    return LibraryRedis(url, timeout=timeout)
+        return PipelinedRedis(url, name=name, timeout=timeout)
+    return LibraryRedis(url, name=name, timeout=timeout)
 
 
 class LibraryRedis:
     """`PipelinedRedis`'s calls on redis-py's own asyncio client (the tuning's fallback)."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.redis = redis_client_create(url, name="chillout-commands", socket_timeout=timeout)
+    def __init__(self, url: str, *, name: str, timeout: float = 10.0) -> None:
+        self.redis = redis_client_create(url, name=name, socket_timeout=timeout)
 
     async def call(self, *command):
         return await self.redis.execute_command(*command)
@@ -80,8 +81,8 @@ class LibraryRedis:
 class PipelinedRedis:
     """`await pipe.call(*command)`; `pipe.script(source)` gives an EVALSHA caller."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.pool = aioredis.ConnectionPool.from_url(url, decode_responses=True, socket_timeout=None)
+    def __init__(self, url: str, *, name: str, timeout: float = 10.0) -> None:
+        self.pool = aioredis.ConnectionPool.from_url(url, decode_responses=True, socket_timeout=None, client_name=name)
         self.timeout = timeout
         self._connection = None
         self._connecting = asyncio.Lock()
@@ -106,7 +107,7 @@ class PipelinedRedis:
         return self._connection
 
     async def call(self, *command):
-        connection = await self._connected()
+        await self._connected()
         loop = asyncio.get_running_loop()
         reply = loop.create_future()
         self._pending.append((reply, loop.time()))

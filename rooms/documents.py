@@ -49,6 +49,10 @@ class Room(Document):
 
 
 CLIENT_OFFSET_INDEX = "roomId_1_username_1_clientOffset_1"
+# The same fields, not partial: what a repeat's lookup is planned on. The embedded database
+# never plans a query on a partial index (it scans the collection instead), and real
+# MongoDB uses this one as well as the partial one (docs/decisions.md).
+CLIENT_OFFSET_LOOKUP_INDEX = "roomId_1_clientOffset_1_username_1"
 
 
 class Message(Document):
@@ -83,6 +87,7 @@ class Message(Document):
                 "unique": True,
                 "partialFilterExpression": {"clientOffset": {"$type": "string"}},
             },
+            {"fields": ["room_id", "client_offset", "username"], "name": CLIENT_OFFSET_LOOKUP_INDEX},
         ],
     }
 

@@ -26,7 +26,8 @@ not fetch it back), and every failed insert too (it may have landed all the same
 
 Exactly-once sends (`message_create_once`): a send that carries a `clientOffset` is stored
 at most once per (roomId, username, clientOffset), whichever process gets the repeat, by a
-unique partial index; the repeat (or the loser of a race between two copies) reads and
+unique partial index. The insert is tried first (a new send, the common case, costs no
+read); a repeat, or the loser of a race between two copies, fails on the index, reads and
 returns the original, and its caller broadcasts nothing.
 
 Callers (REST views, socket handlers) broadcast only after these functions return, i.e.
@@ -221,6 +222,8 @@ async def _message_store(doc: dict) -> None:
     _known.mark(key=room_id)
     try:
         await _message_inserts.insert(doc=doc)
+    except DuplicateKeyError:
+        raise  # a repeat: this document is not stored
     except BaseException:
         history_note_failed(room_id=room_id)  # it may have landed all the same
         raise
@@ -245,13 +248,10 @@ async def message_create_once(
     """Store a send identified by `client_offset` unless it is stored already.
 
     Returns the stored message and True, or the original and False for a repeat (after a
-    lost acknowledgement, from any process). A repeat racing its original loses on the
-    unique index and returns the winner; a retried insert of our own document that the
-    server reports as a duplicate is recognised by its `_id`.
+    lost acknowledgement, from any process). The insert comes first: a repeat, or a copy
+    racing its original, loses on the unique index and reads the winner; a retried insert
+    of our own document that the server reports as a duplicate is recognised by its `_id`.
     """
-    original = await message_by_client_offset(room_id=room_id, username=username, client_offset=client_offset)
-    if original is not None:
-        return original, False
     message_id = ObjectId()
     try:
         return await message_create(
@@ -282,9 +282,6 @@ async def message_media_create_once(
     fails meanwhile (its claim undone), the loser's refusal stands and a retry can claim.
     """
     key = dict(room_id=room_id, username=username, client_offset=client_offset)
-    original = await message_by_client_offset(**key)
-    if original is not None:
-        return original, False
     try:
         return await message_media_create(
             room_id=room_id, username=username, text=text, kind=kind, file_id=file_id, client_offset=client_offset

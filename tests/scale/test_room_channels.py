@@ -174,7 +174,7 @@ async def test_pipelined_commands_each_get_their_own_reply(redis_url):
 
     from realtime.redis_pipe import PipelinedRedis
 
-    pipe = PipelinedRedis(redis_url)
+    pipe = PipelinedRedis(redis_url, name="test-commands")
     echo = pipe.script("return ARGV[1]")
     calls = [echo(keys=[], args=[f"v{i}"]) if i % 7 else pipe.call("INCRBY", "pipe-test-not-a-number", "x")
              for i in range(300)]  # fmt: skip
@@ -190,7 +190,7 @@ async def test_pipelined_commands_each_get_their_own_reply(redis_url):
 async def test_a_pipelined_caller_cancelled_while_waiting_leaves_the_others_their_replies(redis_url):
     from realtime.redis_pipe import PipelinedRedis
 
-    pipe = PipelinedRedis(redis_url)
+    pipe = PipelinedRedis(redis_url, name="test-commands")
     echo = pipe.script("return ARGV[1]")
     tasks = [asyncio.ensure_future(echo(keys=[], args=[f"v{i}"])) for i in range(200)]
     await asyncio.sleep(0)  # every command queued
@@ -212,7 +212,7 @@ async def test_a_stalled_redis_fails_every_waiting_command_once_the_oldest_is_la
 
     from realtime.redis_pipe import PipelinedRedis
 
-    pipe = PipelinedRedis(redis_url, timeout=0.5)
+    pipe = PipelinedRedis(redis_url, name="test-commands", timeout=0.5)
     other = aioredis.Redis.from_url(redis_url)
     assert await pipe.call("PING") == "PONG"
     await other.execute_command("CLIENT", "PAUSE", "2000", "ALL")  # a paused client cannot unpause: it ends by itself
@@ -241,7 +241,7 @@ async def test_a_redis_that_never_answers_the_connect_fails_the_command_once_lat
         writer.close()
 
     hung = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    pipe = PipelinedRedis(f"redis://127.0.0.1:{hung.sockets[0].getsockname()[1]}/0", timeout=0.5)
+    pipe = PipelinedRedis(f"redis://127.0.0.1:{hung.sockets[0].getsockname()[1]}/0", name="test-commands", timeout=0.5)
     with pytest.raises(RedisConnectionError) as refused:
         await asyncio.wait_for(pipe.call("PING"), 10)
     assert refused.value.args[0] == "no reply from Redis within 0.5 s"

@@ -9,9 +9,9 @@ from realtime.redis_pipe import LibraryRedis, PipelinedRedis, redis_commands_cre
 
 
 def test_the_pipeline_on_the_checked_versions_redis_py_on_any_other(library_moved):
-    assert type(redis_commands_create("redis://127.0.0.1:1/0")) is PipelinedRedis
+    assert type(redis_commands_create("redis://127.0.0.1:1/0", name="test-commands")) is PipelinedRedis
     library_moved("redis_pipe")
-    assert type(redis_commands_create("redis://127.0.0.1:1/0")) is LibraryRedis
+    assert type(redis_commands_create("redis://127.0.0.1:1/0", name="test-commands")) is LibraryRedis
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ PANELS = [
     ("clients", "connected clients"),
     (("p50_ms", "p99_ms"), "ack latency (ms)"),
     (("send_ms_mean", "send_ms_p99_under"), "server send_message (ms)"),
-    (("db_probe_p50_ms", "db_probe_max_ms"), "database probe read (ms)"),
+    (("db_read_p50_ms", "db_read_max_ms", "db_commit_p50_ms", "db_commit_max_ms"), "database probes (ms)"),
     (("cpu_pct", "db_cpu_pct", "driver_cpu_pct"), "CPU (% of a core)"),
     (("acked", "failed", "lost", "duplicated"), "messages (cumulative)"),
 ]
@@ -79,7 +79,8 @@ def screen(result: dict) -> str:
         f"{result['p99_ms_last']} ms last tenth; max loop lag {result['max_loop_lag_ms']} ms "
         f"(client {result['max_client_lag_ms']} ms)",
         f"server side: send_message mean {result['send_ms_first']} ms first tenth, {result['send_ms_last']} ms "
-        f"last; database CPU {result['db_cpu_pct_first']} % first tenth, {result['db_cpu_pct_last']} % last",
+        f"last; database CPU {result['db_cpu_pct_first']} % first tenth, {result['db_cpu_pct_last']} % last; "
+        f"journaled commit p99 {result['db_commit_p99_ms_first']} ms first tenth, {result['db_commit_p99_ms_last']} ms last",
         f"mix: {result['visitors']} visitors, {result['uploads']} uploads ({result['upload_errors']} failed), "
         f"{result['downloads']} downloads ({result['download_errors']} failed), {result['calls']} calls "
         f"({result['call_errors']} failed), {result['blips']} blips, {result['reconnects']} reconnects, "

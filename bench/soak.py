@@ -17,7 +17,10 @@ descriptors (/proc), asyncio tasks, event-loop lag and database connections (/me
 `chillout_asyncio_tasks`, `chillout_event_loop_lag_seconds`, `chillout_mongo_connections`),
 connected clients, messages acked / lost / duplicated so far, p50/p99 ack latency of the
 interval, and this process's own loop lag (a client that falls behind would inflate the
-latencies). At the end DIR/soak.png (one panel per figure over time, faults marked), a
+latencies). To say where an ack's time goes: the CPU share of each server, the database and
+this driver; the server's own send_message time (mean, and the histogram bound of its p99);
+and two probes of the database twice a second, an indexed read and a journaled insert (the
+durable commit every ack waits for). At the end DIR/soak.png (one panel per figure over time, faults marked), a
 one-screen summary, and as the last stdout line one JSON object (`minutes`, `acked`, `lost`,
 `duplicated`, `rss_warm_mb`, `rss_end_mb`, `rss_growth_pct`, `fd_delta`, `p99_ms_first`,
 `p99_ms_last`, ...).
@@ -112,7 +115,7 @@ class Soak:
         self.cpu_seen: dict[object, tuple[float, float]] = {}  # pid -> (wall, CPU seconds) at the last sample
         self.send_buckets_seen: dict[str, dict[float, float]] = {}  # url -> cumulative send_message buckets
         self.sends_seen: dict[str, tuple[float, float]] = {}  # url -> send_message (seconds, count) so far
-        self.db_probes: list[tuple[float, float | None]] = []  # (when, ms; None: no answer) of `db_probe`
+        self.db_probes: dict[str, list[tuple[float, float | None]]] = {"read": [], "commit": []}  # (when, ms or None)
         self.stopping = asyncio.Event()
 
     def failure(self, kind: str, error: BaseException) -> None:
@@ -277,24 +280,32 @@ class Soak:
                     await asyncio.sleep(2)
 
     async def db_probe(self) -> None:
-        """Time a one-document indexed read of the database twice a second: how long a query
-        waits behind whatever the database is doing (a stall shows here before in the acks)."""
+        """Twice a second, time a one-document indexed read of the database and a journaled
+        one-document insert (the write concern a message is acked after): how long a query
+        waits behind whatever the database is doing, and what a durable commit costs on this
+        disk. An ack cannot be faster than the commit under it."""
         if not self.mongo_uri:
             return
-        from pymongo import AsyncMongoClient
+        from pymongo import AsyncMongoClient, WriteConcern
 
         client = AsyncMongoClient(self.mongo_uri, serverSelectionTimeoutMS=2000, timeoutMS=5000)
+        db = client.get_default_database()
+        probes = db.get_collection("soak_probe", write_concern=WriteConcern(j=True))
         try:
             while not self.stopping.is_set():
-                asked = time.monotonic()
-                try:
-                    await client.get_default_database().rooms.find_one({"roomId": self.big.id})
-                    self.db_probes.append((asked, (time.monotonic() - asked) * 1000))
-                except Exception:
-                    self.db_probes.append((asked, None))
+                await self.db_probe_once("read", lambda: db.rooms.find_one({"roomId": self.big.id}))
+                await self.db_probe_once("commit", lambda: probes.insert_one({"at": time.time()}))
                 await asyncio.sleep(0.5)
         finally:
             await client.close()
+
+    async def db_probe_once(self, kind: str, operation) -> None:
+        asked = time.monotonic()
+        try:
+            await operation()
+            self.db_probes[kind].append((asked, (time.monotonic() - asked) * 1000))
+        except Exception:
+            self.db_probes[kind].append((asked, None))
 
     async def client_lag(self) -> None:
         while not self.stopping.is_set():
@@ -425,9 +436,16 @@ class Soak:
         return line
 
     def db_probe_figures(self, start: float, end: float) -> dict:
-        answered = [ms for at, ms in self.db_probes if start <= at < end and ms is not None]
-        return {"db_probe_p50_ms": round(statistics.median(answered), 1) if answered else None,
-                "db_probe_max_ms": round(max(answered), 1) if answered else None}  # fmt: skip
+        figures = {}
+        for kind, probes in self.db_probes.items():
+            answered = [ms for at, ms in probes if start <= at < end and ms is not None]
+            figures[f"db_{kind}_p50_ms"] = round(statistics.median(answered), 1) if answered else None
+            figures[f"db_{kind}_max_ms"] = round(max(answered), 1) if answered else None
+        return figures
+
+    def db_probe_p99(self, kind: str, *, since: float, until: float) -> float | None:
+        answered = [ms for at, ms in self.db_probes[kind] if ms is not None and since <= at - self.started_at < until]
+        return round(percentile(answered, 0.99), 1) if answered else None
 
     async def sampler(self, started: float) -> None:
         previous = started
@@ -571,6 +589,8 @@ class Soak:
             "p99_ms_last": round(percentile(last, 0.99), 1) if last else None,
             "send_ms_first": tenth_median(self.samples, "send_ms_mean", until=tenth),
             "send_ms_last": tenth_median(self.samples, "send_ms_mean", since=seconds - tenth, until=seconds),
+            "db_commit_p99_ms_first": self.db_probe_p99("commit", since=0, until=tenth),
+            "db_commit_p99_ms_last": self.db_probe_p99("commit", since=seconds - tenth, until=seconds),
             "db_cpu_pct_first": tenth_median(self.samples, "db_cpu_pct", until=tenth),
             "db_cpu_pct_last": tenth_median(self.samples, "db_cpu_pct", since=seconds - tenth, until=seconds),
             "max_loop_lag_ms": max((total_max(s["loop_lag_ms"]) for s in self.samples), default=None),

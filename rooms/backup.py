@@ -22,14 +22,14 @@ import asyncio
 from datetime import UTC
 from pathlib import Path
 
-from bson import json_util
+from bson import ObjectId, json_util
 from bson.json_util import JSONOptions
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chillout_project.errors import InvalidInput, NotFound
 from chillout_project.mongo import sync_db
-from rooms.documents import LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOMS
+from rooms.documents import HISTORY_VERSION, LAST_ACTIVITY, MESSAGES, ROOM_ID, ROOMS
 from rooms.purge import room_delete
 from rooms.wire import utc_now
 from voice.media import media_export_sync, media_import_read_sync, media_import_sync
@@ -78,6 +78,9 @@ def room_import(*, data: dict, media_dir: Path | None = None, replace: bool = Fa
 
     `touch` sets `lastActivity` to now: an old export restored as it was may already be
     past `ROOM_TTL_SECONDS`, and the next purge (or TTL sweep) would delete it again.
+
+    The restored room gets a new `historyVersion`: a replaced room keeps its old `_id`, and
+    the servers' history caches (`rooms.history`) must drop what they held of it.
     """
     db = sync_db()
     room = dict(data["room"])
@@ -98,6 +101,7 @@ def room_import(*, data: dict, media_dir: Path | None = None, replace: bool = Fa
         asyncio.run(room_delete(room_id=room_id))
     if touch:
         room[LAST_ACTIVITY] = utc_now()
+    room[HISTORY_VERSION] = ObjectId()
     try:
         db[ROOMS].insert_one(room)
         for entry, blob in blobs:

@@ -38,13 +38,16 @@ What stays correct, across processes:
   than the resolution plus three lags (write delay, clock skew, the window itself), no
   process can have stored a message the entry has not seen: the read skips the re-read
   and only merges this process's notes. A room written to keeps being re-read.
-* Deletes and replacements: `rooms.services.message_delete` gives the room a new `historyVersion` after
-  deleting, and every write that is not a coalesced message touch moves `lastActivity`
-  (a delete, an import that restores a room under its old `_id`). The room document is
-  read on every request: a new `_id` or `historyVersion` drops the entry, a new
-  `lastActivity` re-reads what it holds (the whole room, or for a room larger than the
-  cache, every message from the oldest one held), so a delete anywhere is seen by the
-  next read everywhere.
+* Deletes, edits and replacements: every write that changes a room's stored history other
+  than by adding a message gives the room a new `historyVersion` (`rooms.services`' delete
+  and edit, after writing; `rooms.backup.room_import`, which may restore a room under its
+  old `_id`), and a purged room comes back with a new `_id`. The room document is read on
+  every request: a new `_id` or `historyVersion` drops the entry, so a delete anywhere is
+  seen by the next read everywhere. A moved `lastActivity` alone means new messages (or an
+  upload): the lag window re-read finds them, as in any room that is not quiet. (Until
+  2026-12-07 a moved `lastActivity` re-read everything the entry held: in an active room,
+  2,000 messages a minute per process, which on the embedded database held its lock for
+  ~100 ms each time; docs/soak.md.)
 
 What it holds: per message, its JSON bytes (or, for a media message, its wire dict: the
 absolute URL depends on the request). At most `HISTORY_CACHE_MESSAGES` newest messages of
@@ -142,16 +145,18 @@ async def _entry_current(*, room: dict) -> _Entry:
         _entries.popitem(last=False)
     async with entry.lock:
         fresh = entry.filled and time.monotonic() - entry.filled < settings.HISTORY_CACHE_MAX_AGE_SECONDS
+        # Set before the refresh: a room whose lastActivity moved is not quiet, so its lag
+        # window is read (the move means new messages; any other change has a new key).
+        entry.last_activity = room[LAST_ACTIVITY]
         changed = True
-        if fresh and entry.last_activity == room[LAST_ACTIVITY]:
+        if fresh:
             changed = await _entry_refresh(entry, room_id=room_id)
         else:
-            entry.prefetch = None  # the room moved on (or the entry is old): read again, not refreshed
+            entry.prefetch = None  # the entry is old: read again, not refreshed
             if entry.filled and not entry.complete:
                 await _entry_reread(entry, room_id=room_id)
             else:
                 await _entry_fill(entry, room_id=room_id)
-        entry.last_activity = room[LAST_ACTIVITY]
         if changed:
             _entry_fit(entry)
     _entries_fit(keep=room_id)

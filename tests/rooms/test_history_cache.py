@@ -18,7 +18,7 @@ import pytest
 from bson import ObjectId
 
 from chillout_project import mongo as process_mongo
-from rooms import purge, services
+from rooms import backup, purge, services
 from rooms.documents import MESSAGES
 from rooms.history import OWN_SPAN_MIN
 from tests.factories import message_doc
@@ -141,3 +141,16 @@ async def test_a_quiet_room_still_sees_every_message_of_another_process(
     assert await asyncio.to_thread(texts, http, room_id) == ["first", "second"]
     await services.message_create(room_id=room_id, username="other", text="third")  # within the resolution: no move
     assert await asyncio.to_thread(texts, http, room_id) == ["first", "second", "third"]
+
+
+async def test_a_room_replaced_by_an_import_is_seen(http, mongo, room_id, services_here):
+    """A replace-import restores the room under its old `_id`: only its new `historyVersion`
+    tells the cache that what it holds is gone."""
+    for n in range(3):
+        other_process_message(mongo, room_id, f"m{n}", age_seconds=60 - n)
+    assert texts(http, room_id) == ["m0", "m1", "m2"]
+    export = await asyncio.to_thread(backup.room_export, room_id=room_id)
+    other_process_message(mongo, room_id, "after the export")
+    assert texts(http, room_id) == ["m0", "m1", "m2", "after the export"]
+    await asyncio.to_thread(backup.room_import, data=export, replace=True)
+    assert texts(http, room_id) == ["m0", "m1", "m2"]

@@ -42,7 +42,6 @@ import functools
 from datetime import datetime
 
 from bson import ObjectId
-from django.conf import settings
 from pymongo.errors import DuplicateKeyError
 
 from chillout_project import metrics

@@ -15,12 +15,13 @@ import hmac
 import re
 import subprocess
 import sys
+
 import httpx
 import pytest
 
 from tests.conftest import PROJECT_ROOT, server_env
 from tests.realtime.conftest import SocketClient
-from tests.turn_relay import allocate, coturn_factory, refusal  # noqa: F401  (the fixture)
+from tests.turn_relay import allocate, coturn_factory, refusal, verdict  # noqa: F401  (the fixture)
 from tests.waiting import async_wait_until, attempts_for
 
 UNAUTHORIZED = (401, "Unauthorized")
@@ -41,14 +42,6 @@ def turn_get(url: str) -> dict:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     return response.json()
-
-
-async def coturn_verdict(url: str, username: str, credential: str) -> tuple[int, str] | None:
-    """coturn's error for an Allocate with these credentials, or None when it accepts them."""
-    try:
-        return await refusal(url, username, credential)
-    except AssertionError:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -143,12 +136,12 @@ async def test_expired_credentials_are_refused(short_ttl_server, relay):
     # coturn compares with a clock of its own that it moves about once a second (measured: an
     # allocation 1.002 s after the expiry second still accepted, one 1.04 s after refused), so
     # it is asked again until it refuses; the bound only turns "never refused" into a failure.
-    verdict = await async_wait_until(
-        lambda: coturn_verdict(relay.url(), entry["username"], entry["credential"]),
+    error = await async_wait_until(
+        lambda: verdict(relay.url(), entry["username"], entry["credential"]),
         attempts=attempts_for(EXPIRY_GUARD_SECONDS, pause=RESEND), pause=RESEND,
         message="coturn still accepts the credential long after its expiry",
     )  # fmt: skip
-    assert verdict == UNAUTHORIZED
+    assert error == UNAUTHORIZED
 
 
 async def test_rotation_coturn_with_both_secrets_accepts_old_and_new(server_factory, coturn_factory):  # noqa: F811

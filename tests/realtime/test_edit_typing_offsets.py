@@ -1,11 +1,14 @@
 """Issue 12's additive events (contract §4): `edit_message`, `typing`, `clientOffset` on sends."""
 
 import asyncio
+import signal
 
 import pytest
 from bson import ObjectId
 
-from tests.realtime.conftest import media_upload, stored_messages
+from rooms.documents import MESSAGES
+from tests.realtime.conftest import WAIT, media_upload, stored_messages
+from tests.waiting import async_wait_until, attempts_for
 
 WIRE_KEYS = ["username", "message", "type", "url", "_id", "createdAt"]
 
@@ -159,6 +162,33 @@ async def test_copies_sent_at_once_store_one_message(connect, room_id, mongo):
     assert [(await tabs[1].next("receive_message"))["message"] for _ in range(2)] == ["twin", "barrier"]
     assert barrier["ok"] is True
     assert [d["message"] for d in stored_messages(mongo, room_id)] == ["twin", "barrier"]
+
+
+async def test_a_send_stored_by_a_server_killed_before_its_ack_is_used_is_stored_once(
+    server_factory, server, connect, room_id, mongo
+):
+    """The lost acknowledgement at its worst: the server is SIGKILLed as soon as the message
+    is in the database, before the client has taken any ack. The client sends it again, with
+    the same clientOffset, to another process: it gets the stored message back, nothing is
+    stored or broadcast a second time."""
+    doomed = server_factory()
+    alice = await connect(url=doomed.url)
+    await alice.join(room_id, "alice")
+    payload = {"roomId": room_id, "username": "alice", "message": "through the crash", "clientOffset": "kill-1"}
+    await alice.emit("send_message", payload)  # its ack is never read
+    stored = await async_wait_until(
+        lambda: asyncio.to_thread(mongo[MESSAGES].find_one, {"roomId": room_id, "clientOffset": "kill-1"}),
+        attempts=attempts_for(WAIT), message="the send never reached the database",
+    )  # fmt: skip
+    doomed.stop(sig=signal.SIGKILL)
+    bob = await connect(url=server.url)
+    await bob.join(room_id, "bob")
+    again = await connect(url=server.url)
+    await again.join(room_id, "alice")
+    ack = await again.call("send_message", payload)
+    assert ack["ok"] is True and ack["message"]["_id"] == str(stored["_id"])
+    await bob.assert_no("receive_message")
+    assert [(d["message"], d["clientOffset"]) for d in stored_messages(mongo, room_id)] == [("through the crash", "kill-1")]
 
 
 @pytest.mark.parametrize("kind", ["voice", "image"])
